@@ -1,0 +1,1 @@
+//! TODO(cli helper): filter

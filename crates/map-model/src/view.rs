@@ -1,0 +1,1 @@
+//! TODO(model helper): view
