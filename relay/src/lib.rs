@@ -1,1 +1,29 @@
-//! placeholder
+//! `map-relay`: a self-hosted relay speaking the automerge-repo wire protocol
+//! (version "1") over WebSocket. It stores plans in SQLite, lets only granted
+//! users read them, accepts writes only from read-write users, and passes
+//! every accepted change on to the other connections that have the plan open.
+//!
+//! Embed it (as `map demo` and the tests do):
+//!
+//! ```no_run
+//! # async fn demo() -> map_relay::Result<()> {
+//! let relay = map_relay::Relay::open(map_relay::RelayConfig::new("relay.db"))?;
+//! let token = relay.add_user("alice")?;
+//! let bound = relay.bind("127.0.0.1:0").await?;
+//! println!("{}", bound.url());
+//! bound.serve(std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod plan_id;
+
+pub use auth::Access;
+pub use config::RelayConfig;
+pub use db::RelayDb;
+pub use error::{RelayError, Result};

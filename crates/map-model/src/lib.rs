@@ -16,6 +16,7 @@ pub mod identity;
 pub mod ids;
 pub mod insights;
 pub mod plan;
+pub mod raw;
 pub mod schema;
 pub mod templates;
 pub mod view;

@@ -1,0 +1,568 @@
+//! The command-line grammar of `map` (clap derive): every subcommand, its
+//! arguments and help text. Nothing here does any work; `commands` does.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A local-first Mutual Action Plan: one shared plan between seller and
+/// buyer, kept on your machine and synced through a relay you control.
+#[derive(Debug, Parser)]
+#[command(name = "map", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Plan to work on (title, id prefix or `automerge:` URL); defaults to
+    /// the current plan (see `map use`).
+    #[arg(long, global = true, value_name = "PLAN")]
+    pub plan: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every `map` subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show who you are (the author recorded on your changes).
+    Whoami,
+    /// Set who you are.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+    /// Create a plan and make it the current one.
+    Init(InitArgs),
+    /// List plans.
+    Plans(JsonFlag),
+    /// Make PLAN the current plan.
+    Use {
+        /// Title, id prefix or `automerge:` URL.
+        plan: String,
+    },
+    /// Show the plan: header, milestones, tasks, risks, people, warnings.
+    Show(JsonFlag),
+    /// Add, edit, finish and list tasks.
+    #[command(subcommand)]
+    Task(TaskCmd),
+    /// Add, edit, reorder and list milestones.
+    #[command(subcommand)]
+    Milestone(MilestoneCmd),
+    /// Add, edit and list people (stakeholders).
+    #[command(subcommand)]
+    Person(PersonCmd),
+    /// Add, edit and list risks.
+    #[command(subcommand)]
+    Risk(RiskCmd),
+    /// Add or remove task dependencies.
+    #[command(subcommand)]
+    Dep(DepCmd),
+    /// Comment on a task, milestone or risk.
+    Comment {
+        /// Id (prefix) or title of the task, milestone or risk.
+        id: String,
+        /// The comment.
+        text: String,
+    },
+    /// Show the change history, newest first.
+    Log(LogArgs),
+    /// Show fields that concurrent edits left with several values.
+    Conflicts(JsonFlag),
+    /// Export the plan as JSON, Markdown or CSV.
+    Export(ExportArgs),
+    /// Manage relays to sync with.
+    #[command(subcommand)]
+    Remote(RemoteCmd),
+    /// Sync plans with a relay.
+    Sync(SyncArgs),
+    /// Create an invite link to a plan.
+    Share(ShareArgs),
+    /// Join a plan from an invite link.
+    Join {
+        /// The invite (`ws://HOST:PORT/join/SECRET`).
+        invite: String,
+    },
+    /// Run a local relay with a sample plan, to try map out.
+    Demo,
+}
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `map identity ...`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCmd {
+    /// Set your name, email and side.
+    Set {
+        /// Your name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Your email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Your side of the deal.
+        #[arg(long, value_enum)]
+        side: Option<SideArg>,
+    },
+}
+
+/// A side of the deal.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SideArg {
+    /// The selling company.
+    Seller,
+    /// The buying company.
+    Buyer,
+    /// Anyone else (partner, consultant).
+    Other,
+}
+
+/// A built-in template.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TemplateArg {
+    /// Action items with owners, deadlines and dependencies (15 days to signature).
+    Basic,
+    /// Key deliverables only, for fast deals.
+    Simple,
+    /// Basic plus risks and stakeholder communication.
+    Advanced,
+    /// Enterprise SaaS stages planned backwards from go-live.
+    Saas,
+}
+
+impl TemplateArg {
+    /// The template's name in `map_model::templates`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TemplateArg::Basic => "basic",
+            TemplateArg::Simple => "simple",
+            TemplateArg::Advanced => "advanced",
+            TemplateArg::Saas => "saas",
+        }
+    }
+}
+
+/// `map init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Title of the plan, e.g. "Acme rollout".
+    pub title: String,
+    /// Start from a template.
+    #[arg(long, value_enum)]
+    pub template: Option<TemplateArg>,
+    /// Target go-live date (2026-12-24, +8w, eoq, ...).
+    #[arg(long, value_name = "DATE")]
+    pub go_live: Option<String>,
+    /// The plan's objective, in one sentence.
+    #[arg(long, value_name = "TEXT")]
+    pub objective: Option<String>,
+}
+
+/// `map task ...`.
+#[derive(Debug, Subcommand)]
+pub enum TaskCmd {
+    /// Add a task; prints its id.
+    Add(TaskAddArgs),
+    /// Change a task's fields (use "none" to clear owner, dates or milestone).
+    Edit(TaskEditArgs),
+    /// Mark a task done.
+    Done(IdArg),
+    /// Mark a task in progress.
+    Start(IdArg),
+    /// Mark a task blocked.
+    Block(IdArg),
+    /// Drop a task (it will not be done).
+    Drop(IdArg),
+    /// Reopen a task (back to todo).
+    Reopen(IdArg),
+    /// Delete a task (it can be restored).
+    Rm(IdArg),
+    /// Restore a deleted task.
+    Restore(IdArg),
+    /// List tasks matching a filter, e.g. `owner:bob status:open due.before:eow`.
+    List(TaskListArgs),
+}
+
+/// A single id (prefix) or title.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Id prefix or exact title.
+    pub id: String,
+}
+
+/// `map task add`.
+#[derive(Debug, Args)]
+pub struct TaskAddArgs {
+    /// Title of the task.
+    pub title: String,
+    /// Owner: person id prefix, name or email.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Due date (2026-12-24, fri, +3d, eow, ...).
+    #[arg(long, value_name = "DATE")]
+    pub due: Option<String>,
+    /// Start date.
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<String>,
+    /// Milestone: id prefix or title.
+    #[arg(long)]
+    pub milestone: Option<String>,
+    /// Task this one depends on (repeatable): it cannot start before that one is done.
+    #[arg(long, value_name = "TASK")]
+    pub after: Vec<String>,
+    /// Kind of task.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// Priority.
+    #[arg(long, value_enum)]
+    pub priority: Option<PriorityArg>,
+    /// Longer description.
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+/// `map task edit`.
+#[derive(Debug, Args)]
+pub struct TaskEditArgs {
+    /// Id prefix or exact title of the task.
+    pub id: String,
+    /// New title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// New owner ("none" to clear).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// New due date ("none" to clear).
+    #[arg(long, value_name = "DATE")]
+    pub due: Option<String>,
+    /// New start date ("none" to clear).
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<String>,
+    /// New milestone ("none" to clear).
+    #[arg(long)]
+    pub milestone: Option<String>,
+    /// New kind.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// New priority.
+    #[arg(long, value_enum)]
+    pub priority: Option<PriorityArg>,
+    /// New description.
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+/// `map task list`.
+#[derive(Debug, Args)]
+pub struct TaskListArgs {
+    /// Filter terms: owner:NAME status:open|todo|in_progress|blocked|done|dropped
+    /// due.before:DATE due.after:DATE side:buyer milestone:PREFIX kind:K priority:P
+    /// overdue +blocked +ready, and words that must appear in the title.
+    pub filter: Vec<String>,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Kind of task.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    /// An action item.
+    Task,
+    /// A meeting.
+    Meeting,
+    /// An approval or sign-off.
+    Approval,
+}
+
+/// Priority, impact or likelihood.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PriorityArg {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+}
+
+/// Status of a risk.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RiskStatusArg {
+    /// Still a risk.
+    Open,
+    /// Mitigation in place.
+    Mitigated,
+    /// No longer a risk.
+    Closed,
+}
+
+/// `map milestone ...`.
+#[derive(Debug, Subcommand)]
+pub enum MilestoneCmd {
+    /// Add a milestone; prints its id.
+    Add {
+        /// Title of the milestone.
+        title: String,
+        /// Target date.
+        #[arg(long, value_name = "DATE")]
+        due: Option<String>,
+    },
+    /// Change a milestone.
+    Edit {
+        /// Id prefix or exact title.
+        id: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New target date ("none" to clear).
+        #[arg(long, value_name = "DATE")]
+        due: Option<String>,
+    },
+    /// Delete a milestone (it can be restored).
+    Rm(IdArg),
+    /// Restore a deleted milestone.
+    Restore(IdArg),
+    /// List milestones with their progress.
+    List(JsonFlag),
+    /// Reorder a milestone.
+    Move(MoveArgs),
+}
+
+/// Where to move an item.
+#[derive(Debug, Args)]
+#[group(id = "position", required = true, multiple = false)]
+pub struct MoveArgs {
+    /// Id prefix or exact title of the item to move.
+    pub id: String,
+    /// Put it just before this one.
+    #[arg(long, group = "position", value_name = "ID")]
+    pub before: Option<String>,
+    /// Put it just after this one.
+    #[arg(long, group = "position", value_name = "ID")]
+    pub after: Option<String>,
+    /// Put it first.
+    #[arg(long, group = "position")]
+    pub first: bool,
+    /// Put it last.
+    #[arg(long, group = "position")]
+    pub last: bool,
+}
+
+/// `map person ...`.
+#[derive(Debug, Subcommand)]
+pub enum PersonCmd {
+    /// Add a person; prints their id.
+    Add {
+        /// Name.
+        name: String,
+        /// Email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Side of the deal.
+        #[arg(long, value_enum)]
+        side: Option<SideArg>,
+        /// Role: champion, economic buyer, technical evaluator, legal,
+        /// security, procurement, account executive, ... or free text.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Change a person.
+    Edit {
+        /// Id prefix, name or email.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New email.
+        #[arg(long)]
+        email: Option<String>,
+        /// New side.
+        #[arg(long, value_enum)]
+        side: Option<SideArg>,
+        /// New role.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Remove a person.
+    Rm(IdArg),
+    /// List people.
+    List(JsonFlag),
+}
+
+/// `map risk ...`.
+#[derive(Debug, Subcommand)]
+pub enum RiskCmd {
+    /// Add a risk; prints its id.
+    Add {
+        /// What could go wrong.
+        title: String,
+        /// Impact if it happens.
+        #[arg(long, value_enum)]
+        impact: Option<PriorityArg>,
+        /// How likely it is.
+        #[arg(long, value_enum)]
+        likelihood: Option<PriorityArg>,
+        /// What the plan does about it.
+        #[arg(long)]
+        mitigation: Option<String>,
+        /// Owner: person id prefix, name or email.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Change a risk.
+    Edit {
+        /// Id prefix or exact title.
+        id: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New impact.
+        #[arg(long, value_enum)]
+        impact: Option<PriorityArg>,
+        /// New likelihood.
+        #[arg(long, value_enum)]
+        likelihood: Option<PriorityArg>,
+        /// New mitigation.
+        #[arg(long)]
+        mitigation: Option<String>,
+        /// New owner ("none" to clear).
+        #[arg(long)]
+        owner: Option<String>,
+        /// New status.
+        #[arg(long, value_enum)]
+        status: Option<RiskStatusArg>,
+    },
+    /// Remove a risk.
+    Rm(IdArg),
+    /// List risks.
+    List(JsonFlag),
+}
+
+/// `map dep ...`.
+#[derive(Debug, Subcommand)]
+pub enum DepCmd {
+    /// Make task A depend on task B: A waits until B is done.
+    Add {
+        /// The task that waits (A).
+        task: String,
+        /// The task it waits for (B).
+        on: String,
+    },
+    /// Remove the dependency of task A on task B.
+    Rm {
+        /// The task that waits (A).
+        task: String,
+        /// The task it waits for (B).
+        on: String,
+    },
+}
+
+/// `map log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// Show at most N changes.
+    #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// The plan view as JSON.
+    Json,
+    /// A one-page Markdown summary.
+    Md,
+    /// A spreadsheet with the standard MAP columns.
+    Csv,
+}
+
+/// `map export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ExportFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `map remote ...`.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCmd {
+    /// Add a relay.
+    Add {
+        /// Short name, e.g. `origin`.
+        name: String,
+        /// Relay URL, e.g. `ws://127.0.0.1:8787`.
+        url: String,
+        /// Access token for the relay.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// List relays.
+    List(JsonFlag),
+    /// Remove a relay.
+    Remove {
+        /// Name of the relay.
+        name: String,
+    },
+}
+
+/// `map sync` (the plan is chosen with the global `--plan`).
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Remote to sync with (default: every remote the plan is on).
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// Relay URL to sync with directly, without adding a remote.
+    #[arg(long, value_name = "URL", conflicts_with = "remote")]
+    pub relay: Option<String>,
+    /// Token for `--relay`.
+    #[arg(long, requires = "relay")]
+    pub token: Option<String>,
+    /// Keep running and sync changes as they happen.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// Access granted by an invite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessArg {
+    /// Read and write.
+    Rw,
+    /// Read only.
+    Ro,
+}
+
+/// `map share`.
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// Plan to share (default: the current plan).
+    #[arg(value_name = "PLAN")]
+    pub plan_arg: Option<String>,
+    /// Access for the invited person.
+    #[arg(long, value_enum, default_value = "rw")]
+    pub access: AccessArg,
+    /// Side of the invited person.
+    #[arg(long, value_enum)]
+    pub side: Option<SideArg>,
+    /// How long the invite is valid (e.g. 7d, 12h).
+    #[arg(long, default_value = "7d")]
+    pub expires: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

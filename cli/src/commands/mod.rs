@@ -1,0 +1,160 @@
+//! Command dispatch, plus the small argument helpers every command group
+//! shares (dates, "none" to clear a field, enum conversions, confirmations).
+
+pub mod dep;
+pub mod export;
+pub mod identity;
+pub mod log;
+pub mod milestone;
+pub mod person;
+pub mod plan;
+pub mod risk;
+pub mod task;
+
+use std::io::Write;
+
+use chrono::NaiveDate;
+use map_model::identity::Side;
+use map_model::schema::{Level, Priority, RiskStatus, TaskKind};
+
+use crate::cli::{Cli, Command, KindArg, PriorityArg, RiskStatusArg, SideArg};
+use crate::context::Context;
+use crate::error::{CliError, Result};
+use crate::plans::Saved;
+
+/// Run one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let mut ctx = Context::new(cli.plan.clone())?;
+    match cli.command {
+        Command::Whoami => identity::whoami(&mut ctx),
+        Command::Identity(cmd) => identity::run(&mut ctx, cmd),
+        Command::Init(args) => plan::init(&mut ctx, args),
+        Command::Plans(a) => plan::list(&mut ctx, a.json),
+        Command::Use { plan } => plan::use_plan(&mut ctx, &plan),
+        Command::Show(a) => plan::show(&mut ctx, a.json),
+        Command::Task(cmd) => task::run(&mut ctx, cmd),
+        Command::Milestone(cmd) => milestone::run(&mut ctx, cmd),
+        Command::Person(cmd) => person::run(&mut ctx, cmd),
+        Command::Risk(cmd) => risk::run(&mut ctx, cmd),
+        Command::Dep(cmd) => dep::run(&mut ctx, cmd),
+        Command::Comment { id, text } => dep::comment(&mut ctx, &id, &text),
+        Command::Log(args) => log::log(&mut ctx, args),
+        Command::Conflicts(a) => log::conflicts(&mut ctx, a.json),
+        Command::Export(args) => export::run(&mut ctx, args),
+        Command::Remote(cmd) => crate::net::remote(&mut ctx, cmd),
+        Command::Sync(args) => crate::net::sync(&mut ctx, args),
+        Command::Share(args) => crate::net::share(&mut ctx, args),
+        Command::Join { invite } => crate::net::join(&mut ctx, &invite),
+        Command::Demo => crate::net::demo(&mut ctx),
+    }
+}
+
+/// Parse a user date relative to today.
+pub fn date(s: &str, today: NaiveDate) -> Result<NaiveDate> {
+    Ok(map_model::dates::parse_date(s, today)?)
+}
+
+/// Parse an optional date argument.
+pub fn opt_date(s: Option<&str>, today: NaiveDate) -> Result<Option<NaiveDate>> {
+    s.map(|s| date(s, today)).transpose()
+}
+
+/// Whether an edit value means "clear this field".
+pub fn is_clear(s: &str) -> bool {
+    matches!(s.trim().to_ascii_lowercase().as_str(), "" | "none" | "-")
+}
+
+/// An edit of an optional date: `None` keep, `Some(None)` clear.
+pub fn edit_date(s: Option<&str>, today: NaiveDate) -> Result<Option<Option<NaiveDate>>> {
+    match s {
+        None => Ok(None),
+        Some(s) if is_clear(s) => Ok(Some(None)),
+        Some(s) => Ok(Some(Some(date(s, today)?))),
+    }
+}
+
+/// Reject an empty title or name before anything is opened.
+pub fn non_empty(what: &str, s: &str) -> Result<()> {
+    if s.trim().is_empty() {
+        return Err(CliError::user(format!("the {what} must not be empty"))
+            .hint(format!("give a {what}, e.g. \"Security review\"")));
+    }
+    Ok(())
+}
+
+impl From<SideArg> for Side {
+    fn from(s: SideArg) -> Side {
+        match s {
+            SideArg::Seller => Side::Seller,
+            SideArg::Buyer => Side::Buyer,
+            SideArg::Other => Side::Other,
+        }
+    }
+}
+
+impl From<KindArg> for TaskKind {
+    fn from(k: KindArg) -> TaskKind {
+        match k {
+            KindArg::Task => TaskKind::Task,
+            KindArg::Meeting => TaskKind::Meeting,
+            KindArg::Approval => TaskKind::Approval,
+        }
+    }
+}
+
+impl From<PriorityArg> for Priority {
+    fn from(p: PriorityArg) -> Priority {
+        match p {
+            PriorityArg::Low => Priority::Low,
+            PriorityArg::Medium => Priority::Medium,
+            PriorityArg::High => Priority::High,
+        }
+    }
+}
+
+impl From<PriorityArg> for Level {
+    fn from(p: PriorityArg) -> Level {
+        match p {
+            PriorityArg::Low => Level::Low,
+            PriorityArg::Medium => Level::Medium,
+            PriorityArg::High => Level::High,
+        }
+    }
+}
+
+impl From<RiskStatusArg> for RiskStatus {
+    fn from(s: RiskStatusArg) -> RiskStatus {
+        match s {
+            RiskStatusArg::Open => RiskStatus::Open,
+            RiskStatusArg::Mitigated => RiskStatus::Mitigated,
+            RiskStatusArg::Closed => RiskStatus::Closed,
+        }
+    }
+}
+
+/// Print the confirmation of a committed save: `saved: MESSAGE` (the last
+/// change's message), or `nothing changed`.
+pub fn confirm(saved: &Saved) -> Result<()> {
+    let mut out = anstream::stdout().lock();
+    let line = match saved.messages.last() {
+        Some(m) => format!("saved: {m}"),
+        None => "nothing changed".to_string(),
+    };
+    writeln!(out, "{line}").map_err(|e| crate::error::io_error("cannot write output", e))
+}
+
+/// Print lines to stdout (after a commit).
+pub fn say(lines: &[String]) -> Result<()> {
+    let mut out = anstream::stdout().lock();
+    for l in lines {
+        writeln!(out, "{l}").map_err(|e| crate::error::io_error("cannot write output", e))?;
+    }
+    Ok(())
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::user(format!("cannot encode JSON: {e}")))?;
+    say(&[s])
+}

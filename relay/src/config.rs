@@ -1,0 +1,50 @@
+//! Relay configuration: where the database lives and the limits that keep one
+//! peer from hurting the others. Every field has a sane default; the
+//! `map-relay serve` flags map one to one onto these fields.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a relay is run. Build with [`RelayConfig::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The SQLite database file (created if missing).
+    pub data: PathBuf,
+    /// Largest WebSocket message (and frame) accepted, in bytes.
+    pub max_message_size: usize,
+    /// Most WebSocket connections open at once; more are refused with 503.
+    pub max_connections: usize,
+    /// Most WebSocket connections open at once from one IP address (429 past it).
+    pub max_connections_per_ip: usize,
+    /// How often the relay pings an idle peer.
+    pub ping_interval: Duration,
+    /// A peer that has sent nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    /// A plan no connection uses is dropped from memory after this long.
+    pub unload_after: Duration,
+    /// Incremental change chunks kept per plan before they are compacted into one snapshot.
+    pub compact_after_chunks: usize,
+    /// Outgoing messages queued per connection; a peer that falls this far behind is closed
+    /// (it reconnects and resyncs).
+    pub outgoing_queue: usize,
+    /// How long shutdown waits for connections to close.
+    pub shutdown_grace: Duration,
+}
+
+impl RelayConfig {
+    /// Defaults, with the database at `data`.
+    pub fn new(data: impl Into<PathBuf>) -> Self {
+        RelayConfig {
+            data: data.into(),
+            max_message_size: 16 * 1024 * 1024,
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            unload_after: Duration::from_secs(30),
+            compact_after_chunks: 64,
+            outgoing_queue: 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,916 @@
+//! The relay's SQLite database: plans (a snapshot plus incremental change
+//! chunks, compacted now and then), users, token hashes, grants, invites and
+//! delivery records (which user delivered which change: verified authorship).
+//!
+//! One file, WAL mode, `synchronous=FULL`: a change is acknowledged or passed
+//! on only after the transaction holding it has committed. The admin commands
+//! and a running relay may use the same file at once (busy timeout).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::auth::{self, Access};
+use crate::error::{RelayError, Result};
+use crate::plan_id;
+
+/// "MAPR": marks the file as a map-relay database.
+const APPLICATION_ID: i32 = 0x4D41_5052;
+/// Schema version written by this build.
+const SCHEMA_VERSION: i32 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE users (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    email       TEXT,
+    side        TEXT,
+    can_create  INTEGER NOT NULL DEFAULT 1,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+CREATE TABLE tokens (
+    hash        BLOB PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE TABLE plans (
+    id          TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL,
+    created_by  INTEGER REFERENCES users(id)
+);
+CREATE TABLE plan_chunks (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan        TEXT NOT NULL REFERENCES plans(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('snapshot', 'incremental')),
+    data        BLOB NOT NULL
+);
+CREATE INDEX plan_chunks_plan ON plan_chunks(plan, seq);
+CREATE TABLE grants (
+    plan        TEXT NOT NULL REFERENCES plans(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    access      TEXT NOT NULL CHECK (access IN ('ro', 'rw', 'owner')),
+    granted_at  INTEGER NOT NULL,
+    PRIMARY KEY (plan, user_id)
+);
+CREATE INDEX grants_user ON grants(user_id);
+CREATE TABLE invites (
+    hash        BLOB PRIMARY KEY,
+    plan        TEXT NOT NULL REFERENCES plans(id),
+    access      TEXT NOT NULL CHECK (access IN ('ro', 'rw')),
+    side        TEXT,
+    created_by  INTEGER NOT NULL REFERENCES users(id),
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER,
+    used_by     INTEGER REFERENCES users(id)
+);
+CREATE TABLE deliveries (
+    plan         TEXT NOT NULL,
+    change_hash  TEXT NOT NULL,
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    delivered_at INTEGER NOT NULL,
+    PRIMARY KEY (plan, change_hash)
+);
+"#;
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Whether pushing a new plan makes this user its owner.
+    pub can_create: bool,
+}
+
+/// A user as listed by `map-relay user list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserInfo {
+    /// Unique name.
+    pub name: String,
+    /// Email, if given when the user joined through an invite.
+    pub email: Option<String>,
+    /// Side (seller/buyer/other), if known.
+    pub side: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Revocation time (ms), if revoked.
+    pub revoked_at: Option<i64>,
+    /// Number of plans granted.
+    pub plans: i64,
+}
+
+/// A plan visible to a user (`GET /v1/plans`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanListing {
+    /// Document id.
+    pub id: String,
+    /// `automerge:` URL.
+    pub url: String,
+    /// The caller's access.
+    pub access: Access,
+    /// When the plan reached the relay (ms).
+    pub created_at: i64,
+}
+
+/// What one user may do with one plan id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanAccess {
+    /// Whether the plan exists on the relay.
+    pub exists: bool,
+    /// The user's grant, if any (never set for a plan that does not exist).
+    pub access: Option<Access>,
+}
+
+/// A stored plan: all chunks concatenated (loadable with `load_incremental`).
+#[derive(Debug, Clone)]
+pub struct StoredPlan {
+    /// Snapshot followed by incremental chunks.
+    pub bytes: Vec<u8>,
+    /// How many chunks the plan is stored in.
+    pub chunks: usize,
+}
+
+/// New changes to make durable.
+#[derive(Debug, Clone)]
+pub struct ChangeBatch<'a> {
+    /// The plan.
+    pub plan: &'a str,
+    /// The user whose connection delivered the changes.
+    pub user_id: i64,
+    /// The changes, as `Automerge::save_after(previous heads)`.
+    pub incremental: &'a [u8],
+    /// Hex hashes of the changes (for the delivery records).
+    pub hashes: &'a [String],
+    /// If set: the whole document, replacing every stored chunk (compaction).
+    pub snapshot: Option<&'a [u8]>,
+}
+
+/// What redeeming an invite produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Redeemed {
+    /// The new user's name (may carry a suffix if the asked name was taken).
+    pub user: String,
+    /// The new user's token (shown once).
+    pub token: String,
+    /// The plan the invite grants.
+    pub plan: String,
+    /// The access granted.
+    pub access: Access,
+}
+
+/// Why an invite could not be redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    /// No such invite.
+    #[error("unknown invite: check the link, or ask for a new one")]
+    Unknown,
+    /// Already redeemed.
+    #[error("this invite was already used: ask for a new one")]
+    Used,
+    /// Past its expiry.
+    #[error("this invite has expired: ask for a new one")]
+    Expired,
+}
+
+/// Handle to the relay database. Cheap to clone; calls are serialized.
+#[derive(Clone)]
+pub struct RelayDb {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    storage_id: String,
+}
+
+impl std::fmt::Debug for RelayDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayDb")
+            .field("path", &self.path)
+            .field("storage_id", &self.storage_id)
+            .finish()
+    }
+}
+
+impl RelayDb {
+    /// Open the database at `path`, creating it if missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_inner(path.as_ref(), true)
+    }
+
+    /// Open an existing database; a missing file is an error (admin commands).
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_inner(path.as_ref(), false)
+    }
+
+    fn open_inner(path: &Path, create: bool) -> Result<Self> {
+        if !create && !path.exists() {
+            return Err(RelayError::MissingDb(path.to_owned()));
+        }
+        let refuse = |reason: String| RelayError::NotARelayDb {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut conn = Connection::open(path).map_err(|e| refuse(format!("cannot open: {e}")))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let application_id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| {
+                refuse(format!(
+                    "not a map-relay database ({e}); pass another --data file"
+                ))
+            })?;
+        let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if application_id == 0 && tables == 0 {
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            // Another process may have initialised it meanwhile.
+            let tables: i64 =
+                tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if tables == 0 {
+                tx.execute_batch(SCHEMA)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('storage_id', ?1)",
+                    [uuid::Uuid::new_v4().to_string()],
+                )?;
+                tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            tx.commit()?;
+        } else if application_id != APPLICATION_ID {
+            return Err(refuse(
+                "not a map-relay database (another program's file); pass another --data file"
+                    .into(),
+            ));
+        } else if version > SCHEMA_VERSION {
+            return Err(refuse(format!(
+                "made by a newer map-relay (schema {version}, this one knows {SCHEMA_VERSION}): upgrade map-relay"
+            )));
+        }
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let storage_id: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'storage_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| refuse(format!("damaged map-relay database ({e})")))?;
+        Ok(RelayDb {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+            storage_id,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stable uuid of this database, announced to peers as `storageId`.
+    pub fn storage_id(&self) -> &str {
+        &self.storage_id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Run `f` on a blocking thread (for async callers).
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RelayDb) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| RelayError::Internal(format!("database task failed: {e}")))?
+    }
+
+    // ---- users and tokens -------------------------------------------------
+
+    /// Create a user and return their token (the only time it is available).
+    pub fn add_user(&self, name: &str) -> Result<String> {
+        let name = check_name(name)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM users WHERE name = ?1", [&name], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if exists {
+            return Err(RelayError::UserExists(name));
+        }
+        tx.execute(
+            "INSERT INTO users (name, can_create, created_at) VALUES (?1, 1, ?2)",
+            params![name, now_ms()],
+        )?;
+        let user_id = tx.last_insert_rowid();
+        let token = insert_token(&tx, user_id)?;
+        tx.commit()?;
+        Ok(token)
+    }
+
+    /// All users, revoked ones included.
+    pub fn list_users(&self) -> Result<Vec<UserInfo>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT u.name, u.email, u.side, u.created_at, u.revoked_at,
+                    (SELECT count(*) FROM grants g WHERE g.user_id = u.id)
+             FROM users u ORDER BY u.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UserInfo {
+                name: r.get(0)?,
+                email: r.get(1)?,
+                side: r.get(2)?,
+                created_at: r.get(3)?,
+                revoked_at: r.get(4)?,
+                plans: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Revoke a user: their tokens stop working at once.
+    pub fn revoke_user(&self, name: &str) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = user_id(&tx, name)?;
+        tx.execute(
+            "UPDATE users SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![id, now_ms()],
+        )?;
+        tx.execute("DELETE FROM tokens WHERE user_id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The user a token belongs to, if it is valid and not revoked.
+    pub fn authenticate(&self, token: &str) -> Result<Option<AuthUser>> {
+        let computed = auth::hash_secret(token);
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT t.hash, u.id, u.name, u.can_create FROM tokens t
+                 JOIN users u ON u.id = t.user_id
+                 WHERE t.hash = ?1 AND u.revoked_at IS NULL",
+                [computed.as_slice()],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        AuthUser {
+                            id: r.get(1)?,
+                            name: r.get(2)?,
+                            can_create: r.get(3)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(row.and_then(|(stored, user)| auth::hashes_equal(&stored, &computed).then_some(user)))
+    }
+
+    // ---- plans and grants -------------------------------------------------
+
+    /// Give `user` access to `plan` (`ro` or `rw`). The plan must exist.
+    pub fn grant(&self, plan: &str, user: &str, access: Access) -> Result<()> {
+        let plan = plan_id::parse(plan).ok_or_else(|| RelayError::InvalidPlanId(plan.into()))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let uid = user_id(&tx, user)?;
+        require_plan(&tx, &plan)?;
+        if current_access(&tx, uid, &plan)? == Some(Access::Owner) && access != Access::Owner {
+            return Err(RelayError::IsOwner {
+                plan,
+                user: user.into(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO grants (plan, user_id, access, granted_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (plan, user_id) DO UPDATE SET access = excluded.access",
+            params![plan, uid, access.as_str(), now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Take `user`'s access to `plan` away.
+    pub fn ungrant(&self, plan: &str, user: &str) -> Result<()> {
+        let plan = plan_id::parse(plan).ok_or_else(|| RelayError::InvalidPlanId(plan.into()))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let uid = user_id(&tx, user)?;
+        require_plan(&tx, &plan)?;
+        match current_access(&tx, uid, &plan)? {
+            None => {
+                return Err(RelayError::NoGrant {
+                    plan,
+                    user: user.into(),
+                });
+            }
+            Some(Access::Owner) => {
+                return Err(RelayError::IsOwner {
+                    plan,
+                    user: user.into(),
+                });
+            }
+            Some(_) => {}
+        }
+        tx.execute(
+            "DELETE FROM grants WHERE plan = ?1 AND user_id = ?2",
+            params![plan, uid],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether `plan` exists and what `user_id` may do with it.
+    pub fn plan_access(&self, user_id: i64, plan: &str) -> Result<PlanAccess> {
+        let conn = self.lock();
+        let exists = plan_exists(&conn, plan)?;
+        let access = if exists {
+            // A revoked user has no access, even on a connection opened before.
+            let revoked: bool = conn
+                .query_row(
+                    "SELECT revoked_at IS NOT NULL FROM users WHERE id = ?1",
+                    [user_id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(true);
+            if revoked {
+                None
+            } else {
+                current_access(&conn, user_id, plan)?
+            }
+        } else {
+            None
+        };
+        Ok(PlanAccess { exists, access })
+    }
+
+    /// The plans `user_id` can see, with their access.
+    pub fn plans_for(&self, user_id: i64) -> Result<Vec<PlanListing>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT p.id, g.access, p.created_at FROM grants g JOIN plans p ON p.id = g.plan
+             WHERE g.user_id = ?1 ORDER BY p.created_at, p.id",
+        )?;
+        let rows = stmt.query_map([user_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, access, created_at) = row?;
+            out.push(PlanListing {
+                url: plan_id::url(&id),
+                access: Access::parse(&access).unwrap_or(Access::ReadOnly),
+                id,
+                created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every plan id on the relay.
+    pub fn list_plans(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT id FROM plans ORDER BY created_at, id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The stored bytes of a plan, or `None` if the relay does not have it.
+    pub fn load_plan(&self, plan: &str) -> Result<Option<StoredPlan>> {
+        let conn = self.lock();
+        if !plan_exists(&conn, plan)? {
+            return Ok(None);
+        }
+        let mut stmt = conn.prepare("SELECT data FROM plan_chunks WHERE plan = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([plan])?;
+        let mut bytes = Vec::new();
+        let mut chunks = 0;
+        while let Some(row) = rows.next()? {
+            let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            bytes.extend_from_slice(data);
+            chunks += 1;
+        }
+        Ok(Some(StoredPlan { bytes, chunks }))
+    }
+
+    /// Store a new plan, owned by `batch.user_id`, with its first changes.
+    /// Returns `false` (and stores nothing) if the plan exists already.
+    pub fn create_plan(&self, batch: &ChangeBatch<'_>) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if plan_exists(&tx, batch.plan)? {
+            return Ok(false);
+        }
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO plans (id, created_at, created_by) VALUES (?1, ?2, ?3)",
+            params![batch.plan, now, batch.user_id],
+        )?;
+        tx.execute(
+            "INSERT INTO grants (plan, user_id, access, granted_at) VALUES (?1, ?2, 'owner', ?3)",
+            params![batch.plan, batch.user_id, now],
+        )?;
+        write_changes(&tx, batch, now)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Make new changes of an existing plan durable (and compact if asked).
+    pub fn append_changes(&self, batch: &ChangeBatch<'_>) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        write_changes(&tx, batch, now_ms())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Which user delivered a change first (verified authorship), if recorded.
+    pub fn delivered_by(&self, plan: &str, change_hash: &str) -> Result<Option<String>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT u.name FROM deliveries d JOIN users u ON u.id = d.user_id
+                 WHERE d.plan = ?1 AND d.change_hash = ?2",
+                params![plan, change_hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    // ---- invites ----------------------------------------------------------
+
+    /// Create an invite for `plan`; returns the secret (shown once).
+    pub fn create_invite(
+        &self,
+        creator_id: i64,
+        plan: &str,
+        access: Access,
+        side: Option<&str>,
+        expires_in: Duration,
+    ) -> Result<String> {
+        let secret = auth::new_secret();
+        let now = now_ms();
+        let expires_at = now.saturating_add(i64::try_from(expires_in.as_millis()).unwrap_or(i64::MAX));
+        let access = if access == Access::Owner {
+            Access::ReadWrite
+        } else {
+            access
+        };
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO invites (hash, plan, access, side, created_by, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                auth::hash_secret(&secret).as_slice(),
+                plan,
+                access.as_str(),
+                side,
+                creator_id,
+                now,
+                expires_at
+            ],
+        )?;
+        Ok(secret)
+    }
+
+    /// Redeem an invite: a new user with a fresh token and a grant on the plan.
+    pub fn redeem_invite(
+        &self,
+        secret: &str,
+        name: &str,
+        email: Option<&str>,
+        side: Option<&str>,
+    ) -> Result<std::result::Result<Redeemed, InviteError>> {
+        let name = check_name(name)?;
+        let computed = auth::hash_secret(secret);
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = tx
+            .query_row(
+                "SELECT hash, plan, access, side, expires_at, used_at FROM invites WHERE hash = ?1",
+                [computed.as_slice()],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((stored, plan, access, invite_side, expires_at, used_at)) = row else {
+            return Ok(Err(InviteError::Unknown));
+        };
+        if !auth::hashes_equal(&stored, &computed) {
+            return Ok(Err(InviteError::Unknown));
+        }
+        if used_at.is_some() {
+            return Ok(Err(InviteError::Used));
+        }
+        let now = now_ms();
+        if now >= expires_at {
+            return Ok(Err(InviteError::Expired));
+        }
+        let access = Access::parse(&access).unwrap_or(Access::ReadOnly);
+        let name = free_name(&tx, &name)?;
+        let side = side.or(invite_side.as_deref());
+        tx.execute(
+            "INSERT INTO users (name, email, side, can_create, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, email, side, access.can_write(), now],
+        )?;
+        let uid = tx.last_insert_rowid();
+        let token = insert_token(&tx, uid)?;
+        tx.execute(
+            "INSERT INTO grants (plan, user_id, access, granted_at) VALUES (?1, ?2, ?3, ?4)",
+            params![plan, uid, access.as_str(), now],
+        )?;
+        tx.execute(
+            "UPDATE invites SET used_at = ?2, used_by = ?3 WHERE hash = ?1",
+            params![computed.as_slice(), now, uid],
+        )?;
+        tx.commit()?;
+        Ok(Ok(Redeemed {
+            user: name,
+            token,
+            plan,
+            access,
+        }))
+    }
+
+    /// Checkpoint the WAL into the main file (on shutdown).
+    pub fn checkpoint(&self) -> Result<()> {
+        let conn = self.lock();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn check_name(name: &str) -> Result<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control)
+    {
+        return Err(RelayError::InvalidName(name.into()));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// `name`, or `name-2`, `name-3`, ... whichever is free.
+fn free_name(conn: &Connection, name: &str) -> Result<String> {
+    let taken = |candidate: &str| -> rusqlite::Result<bool> {
+        Ok(conn
+            .query_row("SELECT 1 FROM users WHERE name = ?1", [candidate], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
+    };
+    if !taken(name)? {
+        return Ok(name.to_owned());
+    }
+    for n in 2.. {
+        let candidate = format!("{name}-{n}");
+        if !taken(&candidate)? {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("an unbounded range always yields a free name")
+}
+
+fn insert_token(conn: &Connection, user_id: i64) -> Result<String> {
+    let token = auth::new_secret();
+    conn.execute(
+        "INSERT INTO tokens (hash, user_id, created_at) VALUES (?1, ?2, ?3)",
+        params![auth::hash_secret(&token).as_slice(), user_id, now_ms()],
+    )?;
+    Ok(token)
+}
+
+fn user_id(conn: &Connection, name: &str) -> Result<i64> {
+    conn.query_row("SELECT id FROM users WHERE name = ?1", [name.trim()], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| RelayError::UnknownUser(name.into()))
+}
+
+fn plan_exists(conn: &Connection, plan: &str) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM plans WHERE id = ?1", [plan], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn require_plan(conn: &Connection, plan: &str) -> Result<()> {
+    if plan_exists(conn, plan)? {
+        Ok(())
+    } else {
+        Err(RelayError::UnknownPlan(plan.into()))
+    }
+}
+
+fn current_access(conn: &Connection, user_id: i64, plan: &str) -> Result<Option<Access>> {
+    let access: Option<String> = conn
+        .query_row(
+            "SELECT access FROM grants WHERE plan = ?1 AND user_id = ?2",
+            params![plan, user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(access.as_deref().and_then(Access::parse))
+}
+
+fn write_changes(conn: &Connection, batch: &ChangeBatch<'_>, now: i64) -> Result<()> {
+    match batch.snapshot {
+        Some(snapshot) => {
+            conn.execute("DELETE FROM plan_chunks WHERE plan = ?1", [batch.plan])?;
+            conn.execute(
+                "INSERT INTO plan_chunks (plan, kind, data) VALUES (?1, 'snapshot', ?2)",
+                params![batch.plan, snapshot],
+            )?;
+        }
+        None => {
+            if !batch.incremental.is_empty() {
+                conn.execute(
+                    "INSERT INTO plan_chunks (plan, kind, data) VALUES (?1, 'incremental', ?2)",
+                    params![batch.plan, batch.incremental],
+                )?;
+            }
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (plan, change_hash, user_id, delivered_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for hash in batch.hashes {
+        stmt.execute(params![batch.plan, hash, batch.user_id, now])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> (tempfile::TempDir, RelayDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = RelayDb::open(dir.path().join("relay.db")).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn storage_id_is_stable_across_opens() {
+        let (dir, db) = temp_db();
+        let id = db.storage_id().to_owned();
+        drop(db);
+        let again = RelayDb::open_existing(dir.path().join("relay.db")).unwrap();
+        assert_eq!(again.storage_id(), id);
+    }
+
+    #[test]
+    fn refuses_foreign_and_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.db");
+        std::fs::write(&junk, b"this is not sqlite at all, not even close........").unwrap();
+        assert!(matches!(
+            RelayDb::open(&junk),
+            Err(RelayError::NotARelayDb { .. })
+        ));
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        assert!(matches!(
+            RelayDb::open(&other),
+            Err(RelayError::NotARelayDb { .. })
+        ));
+        assert!(matches!(
+            RelayDb::open_existing(dir.path().join("missing.db")),
+            Err(RelayError::MissingDb(_))
+        ));
+    }
+
+    #[test]
+    fn users_tokens_and_revocation() {
+        let (_dir, db) = temp_db();
+        let token = db.add_user("alice").unwrap();
+        assert!(matches!(db.add_user("alice"), Err(RelayError::UserExists(_))));
+        assert!(matches!(db.add_user("  "), Err(RelayError::InvalidName(_))));
+        let user = db.authenticate(&token).unwrap().unwrap();
+        assert_eq!(user.name, "alice");
+        assert!(db.authenticate("nope").unwrap().is_none());
+        db.revoke_user("alice").unwrap();
+        assert!(db.authenticate(&token).unwrap().is_none());
+        assert!(matches!(db.revoke_user("bob"), Err(RelayError::UnknownUser(_))));
+        assert_eq!(db.list_users().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn plans_grants_and_invites() {
+        let (_dir, db) = temp_db();
+        db.add_user("alice").unwrap();
+        db.add_user("bob").unwrap();
+        let alice = db.list_users().unwrap();
+        assert_eq!(alice.len(), 2);
+        let plan = plan_id::random();
+        assert!(matches!(
+            db.grant(&plan, "bob", Access::ReadOnly),
+            Err(RelayError::UnknownPlan(_))
+        ));
+        let conn_id = |name: &str| user_id(&db.lock(), name).unwrap();
+        let batch = ChangeBatch {
+            plan: &plan,
+            user_id: conn_id("alice"),
+            incremental: b"",
+            hashes: &["aa".into()],
+            snapshot: None,
+        };
+        assert!(db.create_plan(&batch).unwrap());
+        assert!(!db.create_plan(&batch).unwrap());
+        assert_eq!(db.delivered_by(&plan, "aa").unwrap().as_deref(), Some("alice"));
+        let alice_id = conn_id("alice");
+        let bob_id = conn_id("bob");
+        assert_eq!(
+            db.plan_access(alice_id, &plan).unwrap().access,
+            Some(Access::Owner)
+        );
+        assert_eq!(
+            db.plan_access(bob_id, &plan).unwrap(),
+            PlanAccess {
+                exists: true,
+                access: None
+            }
+        );
+        db.grant(&format!("automerge:{plan}"), "bob", Access::ReadOnly)
+            .unwrap();
+        assert_eq!(
+            db.plan_access(bob_id, &plan).unwrap().access,
+            Some(Access::ReadOnly)
+        );
+        assert!(matches!(
+            db.grant(&plan, "alice", Access::ReadOnly),
+            Err(RelayError::IsOwner { .. })
+        ));
+        db.ungrant(&plan, "bob").unwrap();
+        assert!(matches!(
+            db.ungrant(&plan, "bob"),
+            Err(RelayError::NoGrant { .. })
+        ));
+
+        let secret = db
+            .create_invite(alice_id, &plan, Access::ReadWrite, Some("buyer"), Duration::from_secs(60))
+            .unwrap();
+        let redeemed = db.redeem_invite(&secret, "bob", None, None).unwrap().unwrap();
+        assert_eq!(redeemed.user, "bob-2");
+        assert_eq!(redeemed.access, Access::ReadWrite);
+        assert!(db.authenticate(&redeemed.token).unwrap().is_some());
+        assert_eq!(
+            db.redeem_invite(&secret, "carol", None, None).unwrap().unwrap_err(),
+            InviteError::Used
+        );
+        assert_eq!(
+            db.redeem_invite("nope", "carol", None, None).unwrap().unwrap_err(),
+            InviteError::Unknown
+        );
+        let expired = db
+            .create_invite(alice_id, &plan, Access::ReadOnly, None, Duration::ZERO)
+            .unwrap();
+        assert_eq!(
+            db.redeem_invite(&expired, "carol", None, None).unwrap().unwrap_err(),
+            InviteError::Expired
+        );
+        let listing = db.plans_for(alice_id).unwrap();
+        assert_eq!(listing.len(), 1);
+        assert_eq!(listing[0].id, plan);
+    }
+}

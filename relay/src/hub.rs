@@ -1,0 +1,691 @@
+//! The hub: the relay's shared in-memory state. It knows which peer ids are
+//! connected (and for which user), and holds the plans that connections have
+//! open, each with one automerge sync state per connection.
+//!
+//! Rules it enforces for every `request`/`sync`:
+//! - a plan the user is not granted and a plan that does not exist get the
+//!   very same answer (an empty `sync`, then `doc-unavailable`), so the relay
+//!   never reveals whether a plan exists;
+//! - changes for an unknown plan from a user allowed to create plans create
+//!   it, with that user as owner;
+//! - a read-only grant uses automerge's read-only sync state: the reader's
+//!   changes are neither applied, stored nor passed on;
+//! - new changes are committed to SQLite before they are acknowledged or
+//!   passed on to the other connections that have the plan open.
+//!
+//! Plans are loaded from SQLite on first use and dropped from memory once no
+//! connection has had them open for `unload_after` (see [`Hub::janitor`]).
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use automerge::Automerge;
+use automerge::sync::{self, SyncDoc};
+use map_sync::Message;
+use tokio::sync::{mpsc, watch};
+
+use crate::auth::Access;
+use crate::config::RelayConfig;
+use crate::db::{AuthUser, ChangeBatch, RelayDb};
+use crate::error::{RelayError, Result};
+
+/// Something for a connection's writer to do.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Send this binary frame.
+    Frame(Vec<u8>),
+    /// Send `error` (an encoded `error` message) if set, then a close frame
+    /// with `code`, then stop.
+    Close {
+        /// The encoded `error` message, if any.
+        error: Option<Vec<u8>>,
+        /// WebSocket close code.
+        code: u16,
+    },
+}
+
+/// The sending side of one connection: a bounded queue plus a kill switch
+/// used when the queue is full (a peer that falls that far behind is closed;
+/// it reconnects and resyncs).
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    pub(crate) conn_id: u64,
+    tx: mpsc::Sender<Outgoing>,
+    kill: Arc<watch::Sender<bool>>,
+}
+
+impl Outbox {
+    pub(crate) fn new(conn_id: u64, capacity: usize) -> (Self, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(capacity.max(8));
+        let (kill, _) = watch::channel(false);
+        let outbox = Outbox {
+            conn_id,
+            tx,
+            kill: Arc::new(kill),
+        };
+        (outbox, rx)
+    }
+
+    /// Queue a frame; a full queue closes the connection.
+    pub(crate) fn send(&self, message: &Message) {
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.tx.try_send(Outgoing::Frame(message.encode()))
+        {
+            tracing::warn!(conn = self.conn_id, "outgoing queue full: closing connection");
+            self.kill.send_replace(true);
+        }
+    }
+
+    /// Ask the connection to close, after `error` (an `error` message) if set.
+    pub(crate) fn close(&self, error: Option<&Message>, code: u16) {
+        let error = error.map(Message::encode);
+        if self.tx.try_send(Outgoing::Close { error, code }).is_err() {
+            self.kill.send_replace(true);
+        }
+    }
+
+    /// Flips to `true` when the connection must stop at once.
+    pub(crate) fn killed(&self) -> watch::Receiver<bool> {
+        self.kill.subscribe()
+    }
+}
+
+/// Who is on the other end of a connection, once it has joined.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub(crate) user: AuthUser,
+    pub(crate) peer_id: String,
+    pub(crate) outbox: Outbox,
+}
+
+/// Why a peer id could not be registered.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum JoinRefused {
+    /// Another user's connection uses this peer id.
+    InUseByAnotherUser,
+}
+
+struct PeerEntry {
+    user_id: i64,
+    outbox: Outbox,
+}
+
+/// One connection's view of one plan.
+struct Subscriber {
+    peer_id: String,
+    access: Access,
+    state: sync::State,
+    outbox: Outbox,
+}
+
+impl Subscriber {
+    fn new(peer: &Peer, access: Access) -> Self {
+        Subscriber {
+            peer_id: peer.peer_id.clone(),
+            access,
+            state: state_for(access),
+            outbox: peer.outbox.clone(),
+        }
+    }
+}
+
+fn state_for(access: Access) -> sync::State {
+    if access.can_write() {
+        sync::State::new()
+    } else {
+        sync::State::new_read_only()
+    }
+}
+
+/// A plan in memory (or about to be).
+#[derive(Default)]
+struct DocSlot {
+    /// `None` until loaded from the database.
+    doc: Option<Automerge>,
+    /// Chunks the plan is stored in (compaction trigger).
+    chunks: usize,
+    /// Connections that have the plan open, by connection id.
+    subs: HashMap<u64, Subscriber>,
+    /// Set by the janitor when it drops the slot: whoever holds a stale
+    /// reference must look the plan up again.
+    unloaded: bool,
+    /// When the last subscriber left.
+    idle_since: Option<Instant>,
+}
+
+type SlotRef = Arc<tokio::sync::Mutex<DocSlot>>;
+
+/// The relay's shared state. See the module documentation.
+pub(crate) struct Hub {
+    db: RelayDb,
+    config: Arc<RelayConfig>,
+    relay_peer_id: String,
+    empty_sync: Vec<u8>,
+    docs: Mutex<HashMap<String, SlotRef>>,
+    peers: Mutex<HashMap<String, PeerEntry>>,
+    next_conn: AtomicU64,
+    connections: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Hex form of a change hash (as stored in `deliveries`).
+fn hex_hash(hash: &automerge::ChangeHash) -> String {
+    hex::encode(hash.0)
+}
+
+impl Hub {
+    pub(crate) fn new(db: RelayDb, config: Arc<RelayConfig>) -> Self {
+        let relay_peer_id = format!("map-relay-{}", db.storage_id());
+        // What an empty document says on a fresh sync state: the same bytes
+        // for every unknown or refused plan.
+        let empty_sync = Automerge::new()
+            .generate_sync_message(&mut sync::State::new())
+            .map(sync::Message::encode)
+            .unwrap_or_default();
+        Hub {
+            db,
+            config,
+            relay_peer_id,
+            empty_sync,
+            docs: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            connections: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn db(&self) -> &RelayDb {
+        &self.db
+    }
+
+    pub(crate) fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// The relay's own peer id (stable per database).
+    pub(crate) fn relay_peer_id(&self) -> &str {
+        &self.relay_peer_id
+    }
+
+    /// A fresh connection id; counts the connection as open.
+    pub(crate) fn connection_opened(&self) -> u64 {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Number of open WebSocket connections.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Number of plans held in memory.
+    pub(crate) fn loaded_plans(&self) -> usize {
+        lock(&self.docs).len()
+    }
+
+    // ---- peers ------------------------------------------------------------
+
+    /// Tie `peer_id` to this connection. A connection of the same user that
+    /// used the id before is returned so the caller can close it.
+    pub(crate) fn register_peer(
+        &self,
+        peer_id: &str,
+        user_id: i64,
+        outbox: &Outbox,
+    ) -> std::result::Result<Option<Outbox>, JoinRefused> {
+        let mut peers = lock(&self.peers);
+        if let Some(existing) = peers.get(peer_id) {
+            if existing.user_id != user_id {
+                return Err(JoinRefused::InUseByAnotherUser);
+            }
+        }
+        let previous = peers.insert(
+            peer_id.to_owned(),
+            PeerEntry {
+                user_id,
+                outbox: outbox.clone(),
+            },
+        );
+        Ok(previous
+            .map(|p| p.outbox)
+            .filter(|o| o.conn_id != outbox.conn_id))
+    }
+
+    /// Forget a connection: its peer id (if still its own) and its open plans.
+    pub(crate) async fn disconnect(&self, conn_id: u64, peer_id: Option<&str>, docs: &[String]) {
+        if let Some(peer_id) = peer_id {
+            let mut peers = lock(&self.peers);
+            if peers.get(peer_id).map(|p| p.outbox.conn_id) == Some(conn_id) {
+                peers.remove(peer_id);
+            }
+        }
+        for doc_id in docs {
+            self.unsubscribe(conn_id, doc_id).await;
+        }
+        self.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    async fn unsubscribe(&self, conn_id: u64, doc_id: &str) {
+        let slot = lock(&self.docs).get(doc_id).cloned();
+        if let Some(slot) = slot {
+            let mut slot = slot.lock().await;
+            if slot.subs.remove(&conn_id).is_some() && slot.subs.is_empty() {
+                slot.idle_since = Some(Instant::now());
+            }
+        }
+    }
+
+    // ---- documents --------------------------------------------------------
+
+    fn unavailable(&self, peer: &Peer, doc_id: &str) {
+        peer.outbox.send(&Message::Sync {
+            sender_id: self.relay_peer_id.clone(),
+            target_id: peer.peer_id.clone(),
+            document_id: doc_id.to_owned(),
+            data: self.empty_sync.clone(),
+        });
+        peer.outbox.send(&Message::DocUnavailable {
+            sender_id: self.relay_peer_id.clone(),
+            target_id: peer.peer_id.clone(),
+            document_id: doc_id.to_owned(),
+        });
+    }
+
+    fn sync_message(&self, sub_peer: &str, doc_id: &str, msg: sync::Message) -> Message {
+        Message::Sync {
+            sender_id: self.relay_peer_id.clone(),
+            target_id: sub_peer.to_owned(),
+            document_id: doc_id.to_owned(),
+            data: msg.encode(),
+        }
+    }
+
+    /// Handle a `request` or `sync` from `peer`. Returns whether the
+    /// connection now has the plan open (so it is unsubscribed when it
+    /// closes). An `Err` closes the connection with that message.
+    pub(crate) async fn on_sync(
+        &self,
+        peer: &Peer,
+        doc_id: &str,
+        data: &[u8],
+    ) -> std::result::Result<bool, String> {
+        let message = sync::Message::decode(data)
+            .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
+        // Two rounds at most: if a concurrent push created the plan between
+        // our access check and our create, check again.
+        for _ in 0..2 {
+            let user_id = peer.user.id;
+            let plan = doc_id.to_owned();
+            let access = self
+                .db
+                .call(move |db| db.plan_access(user_id, &plan))
+                .await
+                .map_err(internal)?;
+            match access.access {
+                Some(access) => return self.sync_existing(peer, doc_id, access, message).await,
+                None if !access.exists && peer.user.can_create && !message.changes.is_empty() => {
+                    match self.create(peer, doc_id, message.clone()).await? {
+                        true => return Ok(true),
+                        false => continue,
+                    }
+                }
+                None => break,
+            }
+        }
+        self.unsubscribe(peer.outbox.conn_id, doc_id).await;
+        self.unavailable(peer, doc_id);
+        Ok(false)
+    }
+
+    /// The slot of a plan, loaded, locked and current. `None` if the plan is
+    /// not in the database.
+    async fn open_slot(
+        &self,
+        doc_id: &str,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<DocSlot>>> {
+        loop {
+            let slot = lock(&self.docs)
+                .entry(doc_id.to_owned())
+                .or_default()
+                .clone();
+            let mut guard = slot.lock_owned().await;
+            if guard.unloaded {
+                continue;
+            }
+            if guard.doc.is_none() {
+                let plan = doc_id.to_owned();
+                let stored = self.db.call(move |db| db.load_plan(&plan)).await?;
+                let Some(stored) = stored else {
+                    guard.unloaded = true;
+                    let mut docs = lock(&self.docs);
+                    if docs.get(doc_id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                        docs.remove(doc_id);
+                    }
+                    return Ok(None);
+                };
+                let mut doc = Automerge::new();
+                load_into(&mut doc, &stored.bytes).map_err(|e| match e {
+                    LoadFailure::Automerge(source) => RelayError::Document {
+                        plan: doc_id.to_owned(),
+                        source,
+                    },
+                    LoadFailure::Panic => RelayError::Internal(format!(
+                        "automerge panicked loading plan {doc_id}"
+                    )),
+                })?;
+                tracing::debug!(plan = doc_id, chunks = stored.chunks, "plan loaded");
+                guard.doc = Some(doc);
+                guard.chunks = stored.chunks;
+            }
+            return Ok(Some(guard));
+        }
+    }
+
+    async fn sync_existing(
+        &self,
+        peer: &Peer,
+        doc_id: &str,
+        access: Access,
+        message: sync::Message,
+    ) -> std::result::Result<bool, String> {
+        let Some(mut slot) = self.open_slot(doc_id).await.map_err(internal)? else {
+            self.unavailable(peer, doc_id);
+            return Ok(false);
+        };
+        let conn_id = peer.outbox.conn_id;
+        let slot = &mut *slot;
+        slot.idle_since = None;
+        let sub = slot
+            .subs
+            .entry(conn_id)
+            .or_insert_with(|| Subscriber::new(peer, access));
+        if sub.access != access {
+            sub.access = access;
+            sub.state.set_read_only(!access.can_write());
+        }
+        let Some(doc) = slot.doc.as_mut() else {
+            return Err(internal(RelayError::Internal("plan slot without document".into())));
+        };
+        let before = doc.get_heads();
+        let received = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            doc.receive_sync_message(&mut sub.state, message)
+        }));
+        let failure = match received {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("changes for {doc_id} rejected: {e}")),
+            Err(_) => Some(format!("automerge panicked on a sync message for {doc_id}")),
+        };
+        if let Some(failure) = failure {
+            // Throw the in-memory copy away: the database has every accepted change.
+            slot.subs.remove(&conn_id);
+            self.reload(doc_id, slot).await.map_err(internal)?;
+            tracing::warn!(plan = doc_id, peer = %peer.peer_id, "{failure}");
+            return Err(failure);
+        }
+        let after = doc.get_heads();
+        let changed = after != before;
+        if changed {
+            let hashes: Vec<String> = doc
+                .get_changes_meta(&before)
+                .iter()
+                .map(|c| hex_hash(&c.hash))
+                .collect();
+            let incremental = doc.save_after(&before);
+            let compact = slot.chunks + 1 > self.config.compact_after_chunks;
+            let snapshot = compact.then(|| doc.save());
+            let plan = doc_id.to_owned();
+            let user_id = peer.user.id;
+            let count = hashes.len();
+            let stored = self
+                .db
+                .call(move |db| {
+                    db.append_changes(&ChangeBatch {
+                        plan: &plan,
+                        user_id,
+                        incremental: &incremental,
+                        hashes: &hashes,
+                        snapshot: snapshot.as_deref(),
+                    })
+                })
+                .await;
+            if let Err(e) = stored {
+                slot.subs.remove(&conn_id);
+                self.reload(doc_id, slot).await.map_err(internal)?;
+                return Err(internal(e));
+            }
+            slot.chunks = if compact { 1 } else { slot.chunks + 1 };
+            tracing::info!(
+                plan = doc_id,
+                user = %peer.user.name,
+                peer = %peer.peer_id,
+                changes = count,
+                compacted = compact,
+                "changes stored"
+            );
+        }
+        self.send_pending(slot, doc_id, conn_id, changed);
+        Ok(true)
+    }
+
+    /// Answer `conn_id` and, if the plan changed, everyone else who has it open.
+    fn send_pending(&self, slot: &mut DocSlot, doc_id: &str, conn_id: u64, changed: bool) {
+        let Some(doc) = slot.doc.as_ref() else {
+            return;
+        };
+        if let Some(sub) = slot.subs.get_mut(&conn_id) {
+            if let Some(msg) = doc.generate_sync_message(&mut sub.state) {
+                sub.outbox.send(&self.sync_message(&sub.peer_id, doc_id, msg));
+            }
+        }
+        if changed {
+            for (id, sub) in slot.subs.iter_mut() {
+                if *id == conn_id {
+                    continue;
+                }
+                if let Some(msg) = doc.generate_sync_message(&mut sub.state) {
+                    sub.outbox.send(&self.sync_message(&sub.peer_id, doc_id, msg));
+                }
+            }
+        }
+    }
+
+    /// Replace the in-memory plan with what the database holds; every
+    /// remaining subscriber starts a fresh sync round.
+    async fn reload(&self, doc_id: &str, slot: &mut DocSlot) -> Result<()> {
+        let plan = doc_id.to_owned();
+        let stored = self.db.call(move |db| db.load_plan(&plan)).await?;
+        let mut doc = Automerge::new();
+        if let Some(stored) = stored {
+            // A failure here leaves the slot empty; it is reloaded on next use.
+            if load_into(&mut doc, &stored.bytes).is_err() {
+                slot.doc = None;
+                return Ok(());
+            }
+            slot.chunks = stored.chunks;
+        }
+        slot.doc = Some(doc);
+        for sub in slot.subs.values_mut() {
+            sub.state = state_for(sub.access);
+        }
+        Ok(())
+    }
+
+    /// Create a plan pushed by `peer`. `Ok(false)`: someone else created it
+    /// first (the caller checks access again).
+    async fn create(
+        &self,
+        peer: &Peer,
+        doc_id: &str,
+        message: sync::Message,
+    ) -> std::result::Result<bool, String> {
+        let mut doc = Automerge::new();
+        let mut state = sync::State::new();
+        let received = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            doc.receive_sync_message(&mut state, message)
+        }));
+        match received {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("changes for {doc_id} rejected: {e}")),
+            Err(_) => return Err(format!("automerge panicked on a sync message for {doc_id}")),
+        }
+        if doc.get_heads().is_empty() {
+            // Nothing applicable (e.g. changes whose dependencies are missing).
+            return Ok(false);
+        }
+        let hashes: Vec<String> = doc
+            .get_changes_meta(&[])
+            .iter()
+            .map(|c| hex_hash(&c.hash))
+            .collect();
+        let snapshot = doc.save();
+        let plan = doc_id.to_owned();
+        let user_id = peer.user.id;
+        let count = hashes.len();
+        // Hold the slot while creating so nobody loads a half-made plan.
+        let slot = lock(&self.docs)
+            .entry(doc_id.to_owned())
+            .or_default()
+            .clone();
+        let mut guard = slot.lock().await;
+        let created = self
+            .db
+            .call(move |db| {
+                db.create_plan(&ChangeBatch {
+                    plan: &plan,
+                    user_id,
+                    incremental: &[],
+                    hashes: &hashes,
+                    snapshot: Some(&snapshot),
+                })
+            })
+            .await
+            .map_err(internal)?;
+        if !created {
+            return Ok(false);
+        }
+        tracing::info!(
+            plan = doc_id,
+            user = %peer.user.name,
+            peer = %peer.peer_id,
+            changes = count,
+            "plan created"
+        );
+        if guard.unloaded {
+            // The janitor dropped this slot meanwhile: the plan is in the
+            // database, the next message loads it. Answer from our copy.
+            let msg = doc.generate_sync_message(&mut state);
+            if let Some(msg) = msg {
+                peer.outbox
+                    .send(&self.sync_message(&peer.peer_id, doc_id, msg));
+            }
+            return Ok(true);
+        }
+        if guard.doc.is_none() {
+            guard.doc = Some(doc);
+            guard.chunks = 1;
+        }
+        guard.idle_since = None;
+        let mut sub = Subscriber::new(peer, Access::Owner);
+        sub.state = state;
+        guard.subs.insert(peer.outbox.conn_id, sub);
+        self.send_pending(&mut guard, doc_id, peer.outbox.conn_id, true);
+        Ok(true)
+    }
+
+    /// Pass an `ephemeral` message on to the other connections that have the
+    /// plan open. The sender must have the plan open itself.
+    pub(crate) async fn on_ephemeral(&self, peer: &Peer, message: Message) {
+        let Message::Ephemeral {
+            document_id,
+            session_id,
+            count,
+            data,
+            ..
+        } = message
+        else {
+            return;
+        };
+        let slot = lock(&self.docs).get(&document_id).cloned();
+        let Some(slot) = slot else {
+            return;
+        };
+        let slot = slot.lock().await;
+        if slot.unloaded || !slot.subs.contains_key(&peer.outbox.conn_id) {
+            return;
+        }
+        for (id, sub) in &slot.subs {
+            if *id == peer.outbox.conn_id {
+                continue;
+            }
+            sub.outbox.send(&Message::Ephemeral {
+                sender_id: peer.peer_id.clone(),
+                target_id: sub.peer_id.clone(),
+                document_id: document_id.clone(),
+                session_id: session_id.clone(),
+                count,
+                data: data.clone(),
+            });
+        }
+    }
+
+    /// Drop plans nobody has had open for `unload_after`, until shutdown.
+    pub(crate) async fn janitor(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let period = (self.config.unload_after / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(5),
+        );
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.unload_idle(),
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    fn unload_idle(&self) {
+        let now = Instant::now();
+        let mut docs = lock(&self.docs);
+        docs.retain(|doc_id, slot| {
+            let Ok(mut slot) = slot.try_lock() else {
+                return true;
+            };
+            if !slot.subs.is_empty() {
+                return true;
+            }
+            let idle_since = *slot.idle_since.get_or_insert(now);
+            if now.duration_since(idle_since) < self.config.unload_after {
+                return true;
+            }
+            slot.unloaded = true;
+            slot.doc = None;
+            tracing::debug!(plan = %doc_id, "plan unloaded");
+            false
+        });
+    }
+}
+
+fn internal(e: RelayError) -> String {
+    tracing::error!(error = %e, "relay error");
+    "internal relay error".to_owned()
+}
+
+enum LoadFailure {
+    Automerge(automerge::AutomergeError),
+    Panic,
+}
+
+fn load_into(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<(), LoadFailure> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| doc.load_incremental(bytes))) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(LoadFailure::Automerge(e)),
+        Err(_) => Err(LoadFailure::Panic),
+    }
+}
