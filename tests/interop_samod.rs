@@ -156,7 +156,67 @@ async fn poll_until(what: &str, mut f: impl FnMut() -> bool) {
 
 /// Runs a blocking CLI call off the async runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// A schema-1 plan with one task, written with plain automerge.
+fn samod_plan(title: &str, tid: &str) -> Automerge {
+    let mut doc = Automerge::new();
+    doc.transact_with::<_, _, automerge::AutomergeError, _>(
+        |_| {
+            CommitOptions::default()
+                .with_message("plan created (samod)".to_string())
+                .with_time(1_765_000_000_000)
+        },
+        |tx| {
+            tx.put(ROOT, "schema", 1_u64)?;
+            let header = tx.put_object(ROOT, "header", ObjType::Map)?;
+            tx.put(&header, "title", title)?;
+            tx.put(&header, "go_live", "2027-03-31")?;
+            tx.put(&header, "created_at", 1_765_000_000_000_i64)?;
+            for key in ["people", "milestones", "risks", "comments"] {
+                tx.put_object(ROOT, key, ObjType::Map)?;
+            }
+            let tasks = tx.put_object(ROOT, "tasks", ObjType::Map)?;
+            let t = tx.put_object(&tasks, tid, ObjType::Map)?;
+            tx.put(&t, "title", "Task from samod")?;
+            tx.put(&t, "status", "todo")?;
+            tx.put(&t, "kind", "task")?;
+            tx.put(&t, "priority", "medium")?;
+            tx.put(&t, "order", 1.0_f64)?;
+            tx.put(&t, "created_at", 1_765_000_000_000_i64)?;
+            tx.put_object(&t, "deps", ObjType::Map)?;
+            Ok(())
+        },
+    )
+    .expect("build plan");
+    doc
+}
+
+/// Asks the relay for an invite to `plan` (`POST /v1/invites`).
+async fn api_invite(relay: &Relay, token: &str, plan: &str) -> String {
+    let (url, token, plan) = (relay.http_url(), token.to_string(), plan.to_string());
+    let (status, body) = blocking(move || {
+        http(
+            "POST",
+            &format!("{url}/v1/invites"),
+            Some(&token),
+            Some(&json!({"plan": plan, "access": "rw", "side": "buyer", "expires_secs": 3600})),
+        )
+        .expect("POST /v1/invites")
+    })
+    .await;
+    assert!(
+        status == 200 || status == 201,
+        "POST /v1/invites: {status} {body}"
+    );
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["invite"]
+        .as_str()
+        .expect("invite")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,37 +300,8 @@ async fn cli_joins_and_edits_a_plan_made_by_samod() {
     let token = relay.add_user("sam");
     let (repo, conn) = samod_peer(&relay, &token).await;
 
-    // A schema-1 plan written with plain automerge.
     let tid = "samodtask001";
-    let mut doc = Automerge::new();
-    doc.transact_with::<_, _, automerge::AutomergeError, _>(
-        |_| {
-            CommitOptions::default()
-                .with_message("plan created (samod)".to_string())
-                .with_time(1_765_000_000_000)
-        },
-        |tx| {
-            tx.put(ROOT, "schema", 1_u64)?;
-            let header = tx.put_object(ROOT, "header", ObjType::Map)?;
-            tx.put(&header, "title", "Plan from samod")?;
-            tx.put(&header, "go_live", "2027-03-31")?;
-            tx.put(&header, "created_at", 1_765_000_000_000_i64)?;
-            for key in ["people", "milestones", "risks", "comments"] {
-                tx.put_object(ROOT, key, ObjType::Map)?;
-            }
-            let tasks = tx.put_object(ROOT, "tasks", ObjType::Map)?;
-            let t = tx.put_object(&tasks, tid, ObjType::Map)?;
-            tx.put(&t, "title", "Task from samod")?;
-            tx.put(&t, "status", "todo")?;
-            tx.put(&t, "kind", "task")?;
-            tx.put(&t, "priority", "medium")?;
-            tx.put(&t, "order", 1.0_f64)?;
-            tx.put(&t, "created_at", 1_765_000_000_000_i64)?;
-            tx.put_object(&t, "deps", ObjType::Map)?;
-            Ok(())
-        },
-    )
-    .expect("build plan");
+    let doc = samod_plan("Plan from samod", tid);
     let handle = repo.create(doc).await.expect("create");
     let id = handle.document_id().to_string();
     timeout(WAIT, handle.they_have_our_changes(conn))
@@ -278,27 +309,7 @@ async fn cli_joins_and_edits_a_plan_made_by_samod() {
         .expect("the relay did not take samod's new plan within 30 s");
 
     // An invite from the relay's API, redeemed by the CLI.
-    let (status, body) = {
-        let (url, token, id) = (relay.http_url(), token.clone(), id.clone());
-        blocking(move || {
-            http(
-                "POST",
-                &format!("{url}/v1/invites"),
-                Some(&token),
-                Some(&json!({"plan": id, "access": "rw", "side": "buyer", "expires_secs": 3600})),
-            )
-            .expect("POST /v1/invites")
-        })
-        .await
-    };
-    assert!(
-        status == 200 || status == 201,
-        "POST /v1/invites: {status} {body}"
-    );
-    let invite = serde_json::from_str::<serde_json::Value>(&body).unwrap()["invite"]
-        .as_str()
-        .expect("invite")
-        .to_string();
+    let invite = api_invite(&relay, &token, &id).await;
 
     let buyer = Arc::new(Participant::new("Ana", "buyer"));
     let view = {
@@ -341,5 +352,79 @@ async fn cli_joins_and_edits_a_plan_made_by_samod() {
         .await
     };
     assert_eq!(task(&after, "Task from samod")["status"], "blocked");
+    repo.stop().await;
+}
+
+/// samod and the JS client share a plan through the relay alone (no CLI):
+/// samod creates it, a second user redeems an invite through the API, the
+/// JS client edits, samod sees it, and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samod_and_js_client_share_a_plan_through_the_relay() {
+    if !map_e2e::js_available() {
+        return;
+    }
+    let relay = Relay::start();
+    let token = relay.add_user("sam");
+    let (repo, conn) = samod_peer(&relay, &token).await;
+    let tid = "samodtask002";
+    let handle = repo
+        .create(samod_plan("Cross-client plan", tid))
+        .await
+        .expect("create");
+    let id = handle.document_id().to_string();
+    timeout(WAIT, handle.they_have_our_changes(conn))
+        .await
+        .expect("the relay did not take samod's new plan within 30 s");
+
+    let invite = api_invite(&relay, &token, &id).await;
+    let (status, body) = {
+        let url = relay.http_url();
+        blocking(move || {
+            http(
+                "POST",
+                &format!("{url}/v1/invites/redeem"),
+                None,
+                Some(&json!({"invite": invite, "name": "Jay", "side": "buyer"})),
+            )
+            .expect("POST /v1/invites/redeem")
+        })
+        .await
+    };
+    assert!(status == 200 || status == 201, "redeem: {status} {body}");
+    let redeemed: serde_json::Value = serde_json::from_str(&body).expect("redeem JSON");
+    let js_token = redeemed["token"].as_str().expect("{token}").to_string();
+    assert_eq!(
+        redeemed["plan"]
+            .as_str()
+            .map(|p| p.trim_start_matches("automerge:")),
+        Some(id.as_str()),
+        "redeem returns the plan: {redeemed}"
+    );
+
+    // JS -> samod.
+    let url = format!("automerge:{id}");
+    let (ws, t, u) = (relay.url().to_string(), js_token.clone(), url.clone());
+    let out =
+        blocking(move || map_e2e::node("peer.mjs", &["edit", &ws, &t, &u, tid, "done"])).await;
+    out.ok();
+    let js_heads: Vec<String> = serde_json::from_value(out.json()["heads"].clone()).unwrap();
+    poll_until("the JS edit in samod", || {
+        task_status(&handle, tid).as_deref() == Some("done")
+    })
+    .await;
+    poll_until("samod to have the JS heads", || {
+        samod_heads(&handle) == js_heads
+    })
+    .await;
+
+    // samod -> JS.
+    set_status(&handle, tid, "blocked");
+    timeout(WAIT, handle.they_have_our_changes(conn))
+        .await
+        .expect("the relay did not acknowledge samod's change");
+    let (ws, t, u) = (relay.url().to_string(), js_token, url);
+    blocking(move || map_e2e::node("peer.mjs", &["wait", &ws, &t, &u, tid, "blocked"]))
+        .await
+        .ok();
     repo.stop().await;
 }

@@ -329,23 +329,31 @@ pub enum MilestoneCmd {
     Move(MoveArgs),
 }
 
-/// Where to move an item.
+/// `map milestone move`.
 #[derive(Debug, Args)]
-#[group(id = "position", required = true, multiple = false)]
 pub struct MoveArgs {
     /// Id prefix or exact title of the item to move.
     pub id: String,
+    /// Where to put it.
+    #[command(flatten)]
+    pub to: MoveTo,
+}
+
+/// Where to move an item (exactly one).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct MoveTo {
     /// Put it just before this one.
-    #[arg(long, group = "position", value_name = "ID")]
+    #[arg(long, value_name = "ID")]
     pub before: Option<String>,
     /// Put it just after this one.
-    #[arg(long, group = "position", value_name = "ID")]
+    #[arg(long, value_name = "ID")]
     pub after: Option<String>,
     /// Put it first.
-    #[arg(long, group = "position")]
+    #[arg(long)]
     pub first: bool,
     /// Put it last.
-    #[arg(long, group = "position")]
+    #[arg(long)]
     pub last: bool,
 }
 

@@ -174,12 +174,11 @@ pub fn identity(tx: &ReadTx<'_>) -> Result<Identity> {
 /// This participant's actor id, created and stored on first use, so every
 /// change the participant makes carries the same actor.
 pub fn actor(tx: &WriteTx<'_>) -> Result<ActorId> {
-    if let Some(hex) = tx.get_setting(keys::ACTOR)? {
-        if let Ok(bytes) = hex::decode(hex.trim()) {
-            if !bytes.is_empty() {
-                return Ok(ActorId::from(bytes));
-            }
-        }
+    if let Some(hex) = tx.get_setting(keys::ACTOR)?
+        && let Ok(bytes) = hex::decode(hex.trim())
+        && !bytes.is_empty()
+    {
+        return Ok(ActorId::from(bytes));
     }
     let actor = ActorId::random();
     tx.set_setting(keys::ACTOR, &actor.to_hex_string())?;

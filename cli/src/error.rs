@@ -29,6 +29,7 @@ pub enum ErrorKind {
     /// Bad input, missing data, unusable database: exit 1.
     User,
     /// Network or sync failure: exit 3.
+    #[allow(dead_code)] // used by the network commands (net.rs)
     Network,
 }
 
@@ -70,6 +71,7 @@ impl CliError {
     }
 
     /// A network or sync failure (exit 3).
+    #[allow(dead_code)] // used by the network commands (net.rs)
     pub fn network(message: impl Into<String>) -> CliError {
         CliError {
             kind: ErrorKind::Network,
@@ -134,10 +136,10 @@ impl From<ModelError> for CliError {
             _ => None,
         };
         let mut err = CliError::user(e.to_string());
-        if let Some(h) = hint {
-            if err.hints.is_empty() {
-                err = err.hint(h);
-            }
+        if let Some(h) = hint
+            && err.hints.is_empty()
+        {
+            err = err.hint(h);
         }
         err
     }
@@ -146,17 +148,17 @@ impl From<ModelError> for CliError {
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> CliError {
         let hint = match &e {
-            StoreError::CannotWrite { .. } => {
-                Some("check the permissions of the directory, or point MAP_HOME at a writable directory")
-            }
+            StoreError::CannotWrite { .. } => Some(
+                "check the permissions of the directory, or point MAP_HOME at a writable directory",
+            ),
             StoreError::NotFound { .. } => Some("create a plan with `map init TITLE`"),
             _ => None,
         };
         let mut err = CliError::user(e.to_string());
-        if let Some(h) = hint {
-            if err.hints.is_empty() {
-                err = err.hint(h);
-            }
+        if let Some(h) = hint
+            && err.hints.is_empty()
+        {
+            err = err.hint(h);
         }
         err
     }
@@ -164,16 +166,19 @@ impl From<StoreError> for CliError {
 
 impl From<DateError> for CliError {
     fn from(e: DateError) -> CliError {
-        CliError::user(format!("invalid date '{}'", e.input)).hint(format!(
-            "use one of: {}",
-            map_model::dates::ACCEPTED_FORMS
-        ))
+        CliError::user(format!("invalid date '{}'", e.input))
+            .hint(format!("use one of: {}", map_model::dates::ACCEPTED_FORMS))
     }
 }
 
 impl From<FilterError> for CliError {
     fn from(e: FilterError) -> CliError {
-        CliError::user(e.to_string()).hint("see `map task list --help` for the filter syntax")
+        let err = CliError::user(e.to_string());
+        if err.hints.is_empty() {
+            err.hint("see `map task list --help` for the filter syntax")
+        } else {
+            err
+        }
     }
 }
 

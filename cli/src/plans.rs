@@ -17,7 +17,8 @@ use crate::error::{CliError, Result};
 /// How a cached view is stored: JSON of [`PlanView`] (fast to decode, and
 /// readable with `sqlite3` when debugging).
 pub fn encode_view(view: &PlanView) -> Result<Vec<u8>> {
-    serde_json::to_vec(view).map_err(|e| CliError::user(format!("cannot encode the plan view: {e}")))
+    serde_json::to_vec(view)
+        .map_err(|e| CliError::user(format!("cannot encode the plan view: {e}")))
 }
 
 /// Decode a cached view; `None` if it was written in another format (the
@@ -38,8 +39,10 @@ pub fn resolve_plan(tx: &ReadTx<'_>, query: &str) -> Result<PlanRow> {
             return Ok(row);
         }
         if q.starts_with("automerge:") {
-            return Err(CliError::user(format!("no plan {} in this database", id.url()))
-                .hint("join it with `map join INVITE` or sync it with `map sync`"));
+            return Err(
+                CliError::user(format!("no plan {} in this database", id.url()))
+                    .hint("join it with `map join INVITE` or sync it with `map sync`"),
+            );
         }
     }
     let plans = tx.list_plans()?;
@@ -88,10 +91,10 @@ pub fn target_plan(tx: &ReadTx<'_>, plan_arg: Option<&str>) -> Result<PlanRow> {
     if let Some(q) = plan_arg {
         return resolve_plan(tx, q);
     }
-    if let Some(id) = tx.get_setting(context::keys::CURRENT_PLAN)? {
-        if let Some(row) = tx.plan(&id)? {
-            return Ok(row);
-        }
+    if let Some(id) = tx.get_setting(context::keys::CURRENT_PLAN)?
+        && let Some(row) = tx.plan(&id)?
+    {
+        return Ok(row);
     }
     let plans = tx.list_plans()?;
     match plans.len() {
@@ -101,16 +104,19 @@ pub fn target_plan(tx: &ReadTx<'_>, plan_arg: Option<&str>) -> Result<PlanRow> {
             .into_iter()
             .next()
             .ok_or_else(|| CliError::user("there is no plan yet")),
-        _ => Err(CliError::user("no current plan")
-            .hint("choose one with `map use PLAN` or pass `--plan PLAN`; list them with `map plans`")),
+        _ => Err(CliError::user("no current plan").hint(
+            "choose one with `map use PLAN` or pass `--plan PLAN`; list them with `map plans`",
+        )),
     }
 }
 
 /// Load plan `id` for editing, with this participant's actor id.
 pub fn load_plan(tx: &WriteTx<'_>, id: &str) -> Result<PlanDoc> {
     let Some(doc) = tx.load_doc(id)? else {
-        return Err(CliError::user(format!("plan {id} has no document in the database"))
-            .hint("sync it again with `map sync`"));
+        return Err(
+            CliError::user(format!("plan {id} has no document in the database"))
+                .hint("sync it again with `map sync`"),
+        );
     };
     let mut plan = PlanDoc::from_doc(doc)?;
     plan.doc_mut().set_actor(context::actor(tx)?);
@@ -121,6 +127,7 @@ pub fn load_plan(tx: &WriteTx<'_>, id: &str) -> Result<PlanDoc> {
 #[derive(Debug, Clone)]
 pub struct Saved {
     /// The store's report.
+    #[allow(dead_code)] // for sync (net.rs): heads before and after
     pub outcome: SaveOutcome,
     /// Messages of the changes this save added, oldest first.
     pub messages: Vec<String>,
@@ -150,7 +157,9 @@ pub fn save_plan(
     let updated = if outcome.changed() || tx.plan(id)?.is_none_or(|r| r.title.is_empty()) {
         updated_at_ms
     } else {
-        tx.plan(id)?.map(|r| r.updated_at_ms).unwrap_or(updated_at_ms)
+        tx.plan(id)?
+            .map(|r| r.updated_at_ms)
+            .unwrap_or(updated_at_ms)
     };
     tx.set_plan_meta(id, &plan.title(), updated)?;
     Ok(Saved {
@@ -163,17 +172,18 @@ pub fn save_plan(
 /// The cached view of plan `id`, refreshed for `today`. Falls back to
 /// loading the document only when the cache is missing, stale or unreadable.
 pub fn read_view(tx: &ReadTx<'_>, id: &str, today: chrono::NaiveDate) -> Result<PlanView> {
-    if let Some(cached) = tx.get_view(id)? {
-        if cached.is_current() {
-            if let Some(mut view) = decode_view(&cached.view) {
-                refresh_for_today(&mut view, today);
-                return Ok(view);
-            }
-        }
+    if let Some(cached) = tx.get_view(id)?
+        && cached.is_current()
+        && let Some(mut view) = decode_view(&cached.view)
+    {
+        refresh_for_today(&mut view, today);
+        return Ok(view);
     }
     let Some(doc) = tx.load_doc(id)? else {
-        return Err(CliError::user(format!("plan {id} has no document in the database"))
-            .hint("sync it again with `map sync`"));
+        return Err(
+            CliError::user(format!("plan {id} has no document in the database"))
+                .hint("sync it again with `map sync`"),
+        );
     };
     let mut plan = PlanDoc::from_doc(doc)?;
     Ok(plan.view(today)?)

@@ -158,7 +158,10 @@ mod tests {
             token_from_request(&headers, Some("token=a%42c")).as_deref(),
             Some("aBc")
         );
-        assert_eq!(token_from_request(&headers, Some("token=%4")).as_deref(), Some("%4"));
+        assert_eq!(
+            token_from_request(&headers, Some("token=%4")).as_deref(),
+            Some("%4")
+        );
         headers.insert("authorization", HeaderValue::from_static("Bearer xyz"));
         assert_eq!(
             token_from_request(&headers, Some("token=abc")).as_deref(),

@@ -233,8 +233,7 @@ impl RelayDb {
                 ))
             })?;
         let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let tables: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
         if application_id == 0 && tables == 0 {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
@@ -289,7 +288,9 @@ impl RelayDb {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent
         // (transactions roll back on drop), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Run `f` on a blocking thread (for async callers).
@@ -577,7 +578,8 @@ impl RelayDb {
     ) -> Result<String> {
         let secret = auth::new_secret();
         let now = now_ms();
-        let expires_at = now.saturating_add(i64::try_from(expires_in.as_millis()).unwrap_or(i64::MAX));
+        let expires_at =
+            now.saturating_add(i64::try_from(expires_in.as_millis()).unwrap_or(i64::MAX));
         let access = if access == Access::Owner {
             Access::ReadWrite
         } else {
@@ -824,14 +826,20 @@ mod tests {
     fn users_tokens_and_revocation() {
         let (_dir, db) = temp_db();
         let token = db.add_user("alice").unwrap();
-        assert!(matches!(db.add_user("alice"), Err(RelayError::UserExists(_))));
+        assert!(matches!(
+            db.add_user("alice"),
+            Err(RelayError::UserExists(_))
+        ));
         assert!(matches!(db.add_user("  "), Err(RelayError::InvalidName(_))));
         let user = db.authenticate(&token).unwrap().unwrap();
         assert_eq!(user.name, "alice");
         assert!(db.authenticate("nope").unwrap().is_none());
         db.revoke_user("alice").unwrap();
         assert!(db.authenticate(&token).unwrap().is_none());
-        assert!(matches!(db.revoke_user("bob"), Err(RelayError::UnknownUser(_))));
+        assert!(matches!(
+            db.revoke_user("bob"),
+            Err(RelayError::UnknownUser(_))
+        ));
         assert_eq!(db.list_users().unwrap().len(), 1);
     }
 
@@ -857,7 +865,10 @@ mod tests {
         };
         assert!(db.create_plan(&batch).unwrap());
         assert!(!db.create_plan(&batch).unwrap());
-        assert_eq!(db.delivered_by(&plan, "aa").unwrap().as_deref(), Some("alice"));
+        assert_eq!(
+            db.delivered_by(&plan, "aa").unwrap().as_deref(),
+            Some("alice")
+        );
         let alice_id = conn_id("alice");
         let bob_id = conn_id("bob");
         assert_eq!(
@@ -888,25 +899,40 @@ mod tests {
         ));
 
         let secret = db
-            .create_invite(alice_id, &plan, Access::ReadWrite, Some("buyer"), Duration::from_secs(60))
+            .create_invite(
+                alice_id,
+                &plan,
+                Access::ReadWrite,
+                Some("buyer"),
+                Duration::from_secs(60),
+            )
             .unwrap();
-        let redeemed = db.redeem_invite(&secret, "bob", None, None).unwrap().unwrap();
+        let redeemed = db
+            .redeem_invite(&secret, "bob", None, None)
+            .unwrap()
+            .unwrap();
         assert_eq!(redeemed.user, "bob-2");
         assert_eq!(redeemed.access, Access::ReadWrite);
         assert!(db.authenticate(&redeemed.token).unwrap().is_some());
         assert_eq!(
-            db.redeem_invite(&secret, "carol", None, None).unwrap().unwrap_err(),
+            db.redeem_invite(&secret, "carol", None, None)
+                .unwrap()
+                .unwrap_err(),
             InviteError::Used
         );
         assert_eq!(
-            db.redeem_invite("nope", "carol", None, None).unwrap().unwrap_err(),
+            db.redeem_invite("nope", "carol", None, None)
+                .unwrap()
+                .unwrap_err(),
             InviteError::Unknown
         );
         let expired = db
             .create_invite(alice_id, &plan, Access::ReadOnly, None, Duration::ZERO)
             .unwrap();
         assert_eq!(
-            db.redeem_invite(&expired, "carol", None, None).unwrap().unwrap_err(),
+            db.redeem_invite(&expired, "carol", None, None)
+                .unwrap()
+                .unwrap_err(),
             InviteError::Expired
         );
         let listing = db.plans_for(alice_id).unwrap();

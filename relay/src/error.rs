@@ -60,7 +60,7 @@ pub enum RelayError {
         /// The plan.
         plan: String,
         /// What automerge said.
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     /// I/O (binding the socket, ...).
     #[error("{0}")]

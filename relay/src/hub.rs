@@ -4,8 +4,10 @@
 //!
 //! Rules it enforces for every `request`/`sync`:
 //! - a plan the user is not granted and a plan that does not exist get the
-//!   very same answer (an empty `sync`, then `doc-unavailable`), so the relay
-//!   never reveals whether a plan exists;
+//!   very same answer, so the relay never reveals whether a plan exists: an
+//!   empty `sync` then `doc-unavailable` when the peer has nothing to offer
+//!   (or offers changes it may not push); when the peer offers heads without
+//!   changes, the `sync` an empty document would answer (asking for them);
 //! - changes for an unknown plan from a user allowed to create plans create
 //!   it, with that user as owner;
 //! - a read-only grant uses automerge's read-only sync state: the reader's
@@ -74,7 +76,10 @@ impl Outbox {
         if let Err(mpsc::error::TrySendError::Full(_)) =
             self.tx.try_send(Outgoing::Frame(message.encode()))
         {
-            tracing::warn!(conn = self.conn_id, "outgoing queue full: closing connection");
+            tracing::warn!(
+                conn = self.conn_id,
+                "outgoing queue full: closing connection"
+            );
             self.kill.send_replace(true);
         }
     }
@@ -240,10 +245,8 @@ impl Hub {
         outbox: &Outbox,
     ) -> std::result::Result<Option<Outbox>, JoinRefused> {
         let mut peers = lock(&self.peers);
-        if let Some(existing) = peers.get(peer_id) {
-            if existing.user_id != user_id {
-                return Err(JoinRefused::InUseByAnotherUser);
-            }
+        if peers.get(peer_id).is_some_and(|p| p.user_id != user_id) {
+            return Err(JoinRefused::InUseByAnotherUser);
         }
         let previous = peers.insert(
             peer_id.to_owned(),
@@ -329,6 +332,13 @@ impl Hub {
                 .map_err(internal)?;
             match access.access {
                 Some(access) => return self.sync_existing(peer, doc_id, access, message).await,
+                None if message.changes.is_empty() && !message.heads.is_empty() => {
+                    // The peer has the plan and offers it: ask for its changes,
+                    // whether or not the plan exists here (same bytes either way).
+                    self.unsubscribe(peer.outbox.conn_id, doc_id).await;
+                    self.ask_for_changes(peer, doc_id, message)?;
+                    return Ok(false);
+                }
                 None if !access.exists && peer.user.can_create && !message.changes.is_empty() => {
                     match self.create(peer, doc_id, message.clone()).await? {
                         true => return Ok(true),
@@ -343,6 +353,31 @@ impl Hub {
         Ok(false)
     }
 
+    /// Answer an offer of a plan the relay does not share with this user as
+    /// an empty document would: "I have nothing, send me your heads".
+    fn ask_for_changes(
+        &self,
+        peer: &Peer,
+        doc_id: &str,
+        message: sync::Message,
+    ) -> std::result::Result<(), String> {
+        let mut doc = Automerge::new();
+        let mut state = sync::State::new();
+        let received = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            doc.receive_sync_message(&mut state, message)
+        }));
+        match received {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("invalid sync message for {doc_id}: {e}")),
+            Err(_) => return Err(format!("automerge panicked on a sync message for {doc_id}")),
+        }
+        if let Some(reply) = doc.generate_sync_message(&mut state) {
+            peer.outbox
+                .send(&self.sync_message(&peer.peer_id, doc_id, reply));
+        }
+        Ok(())
+    }
+
     /// The slot of a plan, loaded, locked and current. `None` if the plan is
     /// not in the database.
     async fn open_slot(
@@ -354,7 +389,7 @@ impl Hub {
                 .entry(doc_id.to_owned())
                 .or_default()
                 .clone();
-            let mut guard = slot.lock_owned().await;
+            let mut guard = slot.clone().lock_owned().await;
             if guard.unloaded {
                 continue;
             }
@@ -373,11 +408,11 @@ impl Hub {
                 load_into(&mut doc, &stored.bytes).map_err(|e| match e {
                     LoadFailure::Automerge(source) => RelayError::Document {
                         plan: doc_id.to_owned(),
-                        source,
+                        source: Box::new(source),
                     },
-                    LoadFailure::Panic => RelayError::Internal(format!(
-                        "automerge panicked loading plan {doc_id}"
-                    )),
+                    LoadFailure::Panic => {
+                        RelayError::Internal(format!("automerge panicked loading plan {doc_id}"))
+                    }
                 })?;
                 tracing::debug!(plan = doc_id, chunks = stored.chunks, "plan loaded");
                 guard.doc = Some(doc);
@@ -410,7 +445,9 @@ impl Hub {
             sub.state.set_read_only(!access.can_write());
         }
         let Some(doc) = slot.doc.as_mut() else {
-            return Err(internal(RelayError::Internal("plan slot without document".into())));
+            return Err(internal(RelayError::Internal(
+                "plan slot without document".into(),
+            )));
         };
         let before = doc.get_heads();
         let received = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -478,10 +515,11 @@ impl Hub {
         let Some(doc) = slot.doc.as_ref() else {
             return;
         };
-        if let Some(sub) = slot.subs.get_mut(&conn_id) {
-            if let Some(msg) = doc.generate_sync_message(&mut sub.state) {
-                sub.outbox.send(&self.sync_message(&sub.peer_id, doc_id, msg));
-            }
+        if let Some(sub) = slot.subs.get_mut(&conn_id)
+            && let Some(msg) = doc.generate_sync_message(&mut sub.state)
+        {
+            sub.outbox
+                .send(&self.sync_message(&sub.peer_id, doc_id, msg));
         }
         if changed {
             for (id, sub) in slot.subs.iter_mut() {
@@ -489,7 +527,8 @@ impl Hub {
                     continue;
                 }
                 if let Some(msg) = doc.generate_sync_message(&mut sub.state) {
-                    sub.outbox.send(&self.sync_message(&sub.peer_id, doc_id, msg));
+                    sub.outbox
+                        .send(&self.sync_message(&sub.peer_id, doc_id, msg));
                 }
             }
         }

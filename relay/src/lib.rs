@@ -18,12 +18,20 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod cli;
 pub mod config;
+mod connection;
 pub mod db;
 pub mod error;
+mod http;
+mod hub;
+mod limits;
 pub mod plan_id;
+mod server;
+pub mod shutdown;
 
 pub use auth::Access;
 pub use config::RelayConfig;
 pub use db::RelayDb;
 pub use error::{RelayError, Result};
+pub use server::{BoundRelay, Relay, RelayHandle};

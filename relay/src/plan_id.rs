@@ -41,7 +41,10 @@ mod tests {
         let id = random();
         assert!(is_canonical(&id));
         assert_eq!(parse(&format!("automerge:{id}")).as_deref(), Some(&*id));
-        assert_eq!(parse(&format!("automerge:{id}#abc|def")).as_deref(), Some(&*id));
+        assert_eq!(
+            parse(&format!("automerge:{id}#abc|def")).as_deref(),
+            Some(&*id)
+        );
         assert_eq!(parse("not an id"), None);
         assert_eq!(parse(""), None);
         // valid bs58check but wrong length

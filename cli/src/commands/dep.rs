@@ -4,7 +4,7 @@ use map_model::ModelError;
 use map_model::schema::EntityKind;
 
 use crate::cli::DepCmd;
-use crate::commands::{confirm, non_empty};
+use crate::commands::{confirm, non_empty, resolve};
 use crate::context::Context;
 use crate::error::Result;
 use crate::plans::edit_plan;
@@ -13,14 +13,14 @@ use crate::plans::edit_plan;
 pub fn run(ctx: &mut Context, cmd: DepCmd) -> Result<()> {
     let (_, saved) = match cmd {
         DepCmd::Add { task, on } => edit_plan(ctx, |plan, e| {
-            let a = plan.resolve(EntityKind::Task, &task)?;
-            let b = plan.resolve(EntityKind::Task, &on)?;
+            let a = resolve(plan, EntityKind::Task, &task)?;
+            let b = resolve(plan, EntityKind::Task, &on)?;
             plan.add_dep(&e.by, e.now, &a, &b)?;
             Ok(())
         })?,
         DepCmd::Rm { task, on } => edit_plan(ctx, |plan, e| {
-            let a = plan.resolve(EntityKind::Task, &task)?;
-            let b = plan.resolve(EntityKind::Task, &on)?;
+            let a = resolve(plan, EntityKind::Task, &task)?;
+            let b = resolve(plan, EntityKind::Task, &on)?;
             plan.remove_dep(&e.by, e.now, &a, &b)?;
             Ok(())
         })?,
@@ -34,7 +34,7 @@ pub fn comment(ctx: &mut Context, target: &str, text: &str) -> Result<()> {
     let (_, saved) = edit_plan(ctx, |plan, e| {
         let mut found = None;
         for kind in [EntityKind::Task, EntityKind::Milestone, EntityKind::Risk] {
-            match plan.resolve(kind, target) {
+            match resolve(plan, kind, target) {
                 Ok(id) => {
                     found = Some(id);
                     break;

@@ -59,13 +59,18 @@ pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<()> {
 }
 
 fn date(d: Option<chrono::NaiveDate>) -> String {
-    d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 fn dep_titles(t: &TaskView, view: &PlanView) -> String {
     t.deps
         .iter()
-        .map(|d| view.task(d).map(|x| x.title.clone()).unwrap_or_else(|| d.clone()))
+        .map(|d| {
+            view.task(d)
+                .map(|x| x.title.clone())
+                .unwrap_or_else(|| d.clone())
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -152,11 +157,7 @@ pub fn markdown(id: &str, view: &PlanView) -> String {
             if t.overdue {
                 status += " (overdue)";
             }
-            let owner = match (&t.owner_name, t.owner_side) {
-                (Some(n), Some(s)) => format!("{n} ({s})"),
-                (Some(n), None) => n.clone(),
-                _ => String::new(),
-            };
+            let owner = render::tasks::owner_label(t);
             out += &format!(
                 "| {} | {} | {} | {} | {} |\n",
                 md_escape(&t.title),

@@ -17,7 +17,11 @@ pub fn whoami(ctx: &mut Context) -> Result<()> {
         format!("name:  {}", id.name),
         format!(
             "email: {}",
-            if id.email.is_empty() { "(none)" } else { &id.email }
+            if id.email.is_empty() {
+                "(none)"
+            } else {
+                &id.email
+            }
         ),
         format!("side:  {}", id.side),
     ];
@@ -35,14 +39,15 @@ pub fn run(ctx: &mut Context, cmd: IdentityCmd) -> Result<()> {
     match cmd {
         IdentityCmd::Set { name, email, side } => {
             if name.is_none() && email.is_none() && side.is_none() {
-                return Err(CliError::user("nothing to set")
-                    .hint("give --name, --email and/or --side"));
+                return Err(
+                    CliError::user("nothing to set").hint("give --name, --email and/or --side")
+                );
             }
-            if let Some(n) = &name {
-                if n.trim().is_empty() {
-                    return Err(CliError::user("the name must not be empty")
-                        .hint("give your name, e.g. --name \"Ana Lopez\""));
-                }
+            if let Some(n) = &name
+                && n.trim().is_empty()
+            {
+                return Err(CliError::user("the name must not be empty")
+                    .hint("give your name, e.g. --name \"Ana Lopez\""));
             }
             if let Some(e) = &email {
                 let e = e.trim();
@@ -63,7 +68,11 @@ pub fn run(ctx: &mut Context, cmd: IdentityCmd) -> Result<()> {
                 }
                 context::identity(tx)
             })?;
-            say(&[format!("saved: identity: {} ({})", id.author_string(), id.side)])
+            say(&[format!(
+                "saved: identity: {} ({})",
+                id.author_string(),
+                id.side
+            )])
         }
     }
 }

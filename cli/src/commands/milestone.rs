@@ -6,7 +6,7 @@ use map_model::schema::EntityKind;
 
 use crate::cli::{MilestoneCmd, MoveArgs};
 use crate::commands::plan::current_view;
-use crate::commands::{confirm, edit_date, non_empty, opt_date, print_json, say};
+use crate::commands::{confirm, edit_date, non_empty, opt_date, print_json, resolve, say};
 use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::plans::edit_plan;
@@ -34,7 +34,7 @@ pub fn run(ctx: &mut Context, cmd: MilestoneCmd) -> Result<()> {
                 return Err(CliError::user("nothing to change").hint("give --title and/or --due"));
             }
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Milestone, &id)?;
+                let id = resolve(plan, EntityKind::Milestone, &id)?;
                 plan.edit_milestone(&e.by, e.now, &id, MilestoneEdit { title, due })?;
                 Ok(())
             })?;
@@ -42,7 +42,7 @@ pub fn run(ctx: &mut Context, cmd: MilestoneCmd) -> Result<()> {
         }
         MilestoneCmd::Rm(a) => {
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Milestone, &a.id)?;
+                let id = resolve(plan, EntityKind::Milestone, &a.id)?;
                 plan.delete_milestone(&e.by, e.now, &id)?;
                 Ok(())
             })?;
@@ -50,7 +50,7 @@ pub fn run(ctx: &mut Context, cmd: MilestoneCmd) -> Result<()> {
         }
         MilestoneCmd::Restore(a) => {
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Milestone, &a.id)?;
+                let id = resolve(plan, EntityKind::Milestone, &a.id)?;
                 plan.restore_milestone(&e.by, e.now, &id)?;
                 Ok(())
             })?;
@@ -72,12 +72,12 @@ pub fn run(ctx: &mut Context, cmd: MilestoneCmd) -> Result<()> {
 
 fn move_milestone(ctx: &mut Context, a: MoveArgs) -> Result<()> {
     let (_, saved) = edit_plan(ctx, |plan, e| {
-        let id = plan.resolve(EntityKind::Milestone, &a.id)?;
-        let pos = if let Some(b) = &a.before {
-            Position::Before(plan.resolve(EntityKind::Milestone, b)?)
-        } else if let Some(b) = &a.after {
-            Position::After(plan.resolve(EntityKind::Milestone, b)?)
-        } else if a.first {
+        let id = resolve(plan, EntityKind::Milestone, &a.id)?;
+        let pos = if let Some(b) = &a.to.before {
+            Position::Before(resolve(plan, EntityKind::Milestone, b)?)
+        } else if let Some(b) = &a.to.after {
+            Position::After(resolve(plan, EntityKind::Milestone, b)?)
+        } else if a.to.first {
             Position::First
         } else {
             Position::Last

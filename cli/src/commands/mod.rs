@@ -158,3 +158,92 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
         .map_err(|e| CliError::user(format!("cannot encode JSON: {e}")))?;
     say(&[s])
 }
+
+/// Resolve what the user typed to an entity id: the model's rules (exact
+/// id, id prefix, exact title/name/email), then, when nothing matched, a
+/// unique case-insensitive title or name prefix, a whole word of it, or
+/// (for people) their role — so `--owner bob` finds "Bob Smith" and
+/// `--milestone sec` finds "Security review".
+pub fn resolve(
+    plan: &map_model::PlanDoc,
+    kind: map_model::schema::EntityKind,
+    query: &str,
+) -> Result<String, map_model::ModelError> {
+    use map_model::ModelError;
+    use map_model::error::Candidate;
+    use map_model::schema::EntityKind;
+    let err = match plan.resolve(kind, query) {
+        Ok(id) => return Ok(id),
+        Err(e) => e,
+    };
+    let not_found = matches!(
+        err,
+        ModelError::UnknownPerson(_)
+            | ModelError::UnknownMilestone(_)
+            | ModelError::UnknownTask(_)
+            | ModelError::UnknownRisk(_)
+    );
+    let q = query.trim().to_lowercase();
+    if !not_found || q.is_empty() {
+        return Err(err);
+    }
+    let raw = plan.raw()?;
+    // (id, label, extra exact words, deleted)
+    let entries: Vec<(&str, &str, Option<&str>, bool)> = match kind {
+        EntityKind::Person => raw
+            .people
+            .iter()
+            .map(|p| (p.id.as_str(), p.name.as_str(), Some(p.role.as_str()), false))
+            .collect(),
+        EntityKind::Milestone => raw
+            .milestones
+            .iter()
+            .map(|m| (m.id.as_str(), m.title.as_str(), None, m.deleted))
+            .collect(),
+        EntityKind::Task => raw
+            .tasks
+            .iter()
+            .map(|t| (t.id.as_str(), t.title.as_str(), None, t.deleted))
+            .collect(),
+        EntityKind::Risk => raw
+            .risks
+            .iter()
+            .map(|r| (r.id.as_str(), r.title.as_str(), None, false))
+            .collect(),
+        _ => return Err(err),
+    };
+    let hits = |live_only: bool| -> Vec<&(&str, &str, Option<&str>, bool)> {
+        entries
+            .iter()
+            .filter(|(_, label, extra, deleted)| {
+                if live_only && *deleted {
+                    return false;
+                }
+                let l = label.to_lowercase();
+                l.starts_with(&q)
+                    || l.split(|c: char| !c.is_alphanumeric()).any(|w| w == q)
+                    || extra.is_some_and(|x| x.to_lowercase() == q)
+            })
+            .collect()
+    };
+    let mut found = hits(true);
+    if found.is_empty() {
+        found = hits(false);
+    }
+    found.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)));
+    match found.len() {
+        0 => Err(err),
+        1 => Ok(found[0].0.to_string()),
+        _ => Err(ModelError::Ambiguous {
+            kind,
+            query: query.to_string(),
+            candidates: found
+                .iter()
+                .map(|(id, label, _, _)| Candidate {
+                    id: id.to_string(),
+                    label: label.to_string(),
+                })
+                .collect(),
+        }),
+    }
+}

@@ -5,7 +5,7 @@ use map_model::schema::EntityKind;
 
 use crate::cli::PersonCmd;
 use crate::commands::plan::current_view;
-use crate::commands::{confirm, non_empty, print_json, say};
+use crate::commands::{confirm, non_empty, print_json, resolve, say};
 use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::plans::edit_plan;
@@ -51,7 +51,7 @@ pub fn run(ctx: &mut Context, cmd: PersonCmd) -> Result<()> {
                     .hint("give at least one of --name --email --side --role"));
             }
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Person, &id)?;
+                let id = resolve(plan, EntityKind::Person, &id)?;
                 plan.edit_person(
                     &e.by,
                     e.now,
@@ -69,7 +69,7 @@ pub fn run(ctx: &mut Context, cmd: PersonCmd) -> Result<()> {
         }
         PersonCmd::Rm(a) => {
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Person, &a.id)?;
+                let id = resolve(plan, EntityKind::Person, &a.id)?;
                 plan.remove_person(&e.by, e.now, &id)?;
                 Ok(())
             })?;

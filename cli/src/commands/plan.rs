@@ -28,7 +28,11 @@ pub fn init(ctx: &mut Context, args: InitArgs) -> Result<()> {
         let by = context::identity(tx)?;
         let mut plan = PlanDoc::create(&args.title, &by, now)?;
         plan.doc_mut().set_actor(context::actor(tx)?);
-        let objective = args.objective.as_deref().map(str::trim).filter(|o| !o.is_empty());
+        let objective = args
+            .objective
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty());
         if let Some(o) = objective {
             plan.set_objective(&by, now, o)?;
         }
@@ -62,9 +66,9 @@ pub fn init(ctx: &mut Context, args: InitArgs) -> Result<()> {
 
 /// `map plans`.
 pub fn list(ctx: &mut Context, json: bool) -> Result<()> {
-    let (rows, current) = ctx.store()?.read(|tx| {
-        Ok::<_, CliError>((tx.list_plans()?, tx.get_setting(keys::CURRENT_PLAN)?))
-    })?;
+    let (rows, current) = ctx
+        .store()?
+        .read(|tx| Ok::<_, CliError>((tx.list_plans()?, tx.get_setting(keys::CURRENT_PLAN)?)))?;
     let summaries: Vec<PlanSummary> = rows
         .iter()
         .map(|r| PlanSummary::new(r, current.as_deref() == Some(r.id.as_str())))

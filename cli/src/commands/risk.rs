@@ -6,7 +6,7 @@ use map_model::schema::{EntityKind, RiskStatus};
 
 use crate::cli::RiskCmd;
 use crate::commands::plan::current_view;
-use crate::commands::{confirm, is_clear, non_empty, print_json, say};
+use crate::commands::{confirm, is_clear, non_empty, print_json, resolve, say};
 use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::plans::edit_plan;
@@ -26,7 +26,7 @@ pub fn run(ctx: &mut Context, cmd: RiskCmd) -> Result<()> {
             let (id, saved) = edit_plan(ctx, |plan, e| {
                 let owner = owner
                     .as_deref()
-                    .map(|o| plan.resolve(EntityKind::Person, o))
+                    .map(|o| resolve(plan, EntityKind::Person, o))
                     .transpose()?;
                 Ok(plan.add_risk(
                     &e.by,
@@ -68,11 +68,11 @@ pub fn run(ctx: &mut Context, cmd: RiskCmd) -> Result<()> {
                 ));
             }
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Risk, &id)?;
+                let id = resolve(plan, EntityKind::Risk, &id)?;
                 let owner = match owner.as_deref() {
                     None => None,
                     Some(o) if is_clear(o) => Some(None),
-                    Some(o) => Some(Some(plan.resolve(EntityKind::Person, o)?)),
+                    Some(o) => Some(Some(resolve(plan, EntityKind::Person, o)?)),
                 };
                 plan.edit_risk(
                     &e.by,
@@ -93,7 +93,7 @@ pub fn run(ctx: &mut Context, cmd: RiskCmd) -> Result<()> {
         }
         RiskCmd::Rm(a) => {
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Risk, &a.id)?;
+                let id = resolve(plan, EntityKind::Risk, &a.id)?;
                 plan.remove_risk(&e.by, e.now, &id)?;
                 Ok(())
             })?;

@@ -7,7 +7,9 @@ use map_model::view::TaskView;
 
 use crate::cli::{TaskAddArgs, TaskCmd, TaskEditArgs, TaskListArgs};
 use crate::commands::plan::current_view;
-use crate::commands::{confirm, edit_date, is_clear, non_empty, opt_date, print_json, say};
+use crate::commands::{
+    confirm, edit_date, is_clear, non_empty, opt_date, print_json, resolve, say,
+};
 use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::plans::edit_plan;
@@ -25,7 +27,7 @@ pub fn run(ctx: &mut Context, cmd: TaskCmd) -> Result<()> {
         TaskCmd::Reopen(a) => status(ctx, &a.id, TaskStatus::Todo),
         TaskCmd::Rm(a) => {
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Task, &a.id)?;
+                let id = resolve(plan, EntityKind::Task, &a.id)?;
                 plan.delete_task(&e.by, e.now, &id)?;
                 Ok(())
             })?;
@@ -33,7 +35,7 @@ pub fn run(ctx: &mut Context, cmd: TaskCmd) -> Result<()> {
         }
         TaskCmd::Restore(a) => {
             let (_, saved) = edit_plan(ctx, |plan, e| {
-                let id = plan.resolve(EntityKind::Task, &a.id)?;
+                let id = resolve(plan, EntityKind::Task, &a.id)?;
                 plan.restore_task(&e.by, e.now, &id)?;
                 Ok(())
             })?;
@@ -52,17 +54,17 @@ fn add(ctx: &mut Context, a: TaskAddArgs) -> Result<()> {
         let owner = a
             .owner
             .as_deref()
-            .map(|o| plan.resolve(EntityKind::Person, o))
+            .map(|o| resolve(plan, EntityKind::Person, o))
             .transpose()?;
         let milestone = a
             .milestone
             .as_deref()
-            .map(|m| plan.resolve(EntityKind::Milestone, m))
+            .map(|m| resolve(plan, EntityKind::Milestone, m))
             .transpose()?;
         let deps = a
             .after
             .iter()
-            .map(|t| plan.resolve(EntityKind::Task, t))
+            .map(|t| resolve(plan, EntityKind::Task, t))
             .collect::<Result<Vec<_>, _>>()?;
         let id = plan.add_task(
             &e.by,
@@ -107,16 +109,16 @@ fn edit(ctx: &mut Context, a: TaskEditArgs) -> Result<()> {
             .hint("give at least one of --title --owner --due --start --milestone --kind --priority --description"));
     }
     let (_, saved) = edit_plan(ctx, |plan, e| {
-        let id = plan.resolve(EntityKind::Task, &a.id)?;
+        let id = resolve(plan, EntityKind::Task, &a.id)?;
         let owner = match a.owner.as_deref() {
             None => None,
             Some(o) if is_clear(o) => Some(None),
-            Some(o) => Some(Some(plan.resolve(EntityKind::Person, o)?)),
+            Some(o) => Some(Some(resolve(plan, EntityKind::Person, o)?)),
         };
         let milestone = match a.milestone.as_deref() {
             None => None,
             Some(m) if is_clear(m) => Some(None),
-            Some(m) => Some(Some(plan.resolve(EntityKind::Milestone, m)?)),
+            Some(m) => Some(Some(resolve(plan, EntityKind::Milestone, m)?)),
         };
         plan.edit_task(
             &e.by,
@@ -140,7 +142,7 @@ fn edit(ctx: &mut Context, a: TaskEditArgs) -> Result<()> {
 
 fn status(ctx: &mut Context, query: &str, status: TaskStatus) -> Result<()> {
     let (_, saved) = edit_plan(ctx, |plan, e| {
-        let id = plan.resolve(EntityKind::Task, query)?;
+        let id = resolve(plan, EntityKind::Task, query)?;
         plan.set_status(&e.by, e.now, e.today, &id, status)?;
         Ok(())
     })?;

@@ -93,7 +93,10 @@ pub fn prefix_len<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> usize {
     let mut len = 4;
     while len < 12 {
         let mut seen = std::collections::HashSet::new();
-        if ids.clone().all(|id| seen.insert(id.get(..len).unwrap_or(id))) {
+        if ids
+            .clone()
+            .all(|id| seen.insert(id.get(..len).unwrap_or(id)))
+        {
             return len;
         }
         len += 1;

@@ -53,16 +53,26 @@ pub fn plan(id: &str, view: &PlanView) -> String {
     let blocked = view
         .tasks
         .iter()
-        .filter(|t| t.blocked && !t.status.is_closed())
+        .filter(|t| t.status == map_model::schema::TaskStatus::Blocked)
         .count();
-    if overdue > 0 || blocked > 0 {
-        let mut parts = Vec::new();
-        if overdue > 0 {
-            parts.push(paint(&format!("{overdue} overdue"), AnsiColor::Red));
-        }
-        if blocked > 0 {
-            parts.push(paint(&format!("{blocked} blocked"), AnsiColor::Magenta));
-        }
+    let waiting = view.tasks.iter().filter(|t| tasks::is_waiting(t)).count();
+    let mut parts = Vec::new();
+    if overdue > 0 {
+        parts.push(paint(&format!("{overdue} overdue"), AnsiColor::Red));
+    }
+    if blocked > 0 {
+        parts.push(paint(&format!("{blocked} blocked"), AnsiColor::Magenta));
+    }
+    if waiting > 0 {
+        parts.push(format!("{waiting} waiting on other tasks"));
+    }
+    if view.deleted.tasks > 0 {
+        parts.push(dim(&format!(
+            "{} deleted (see `map task restore`)",
+            view.deleted.tasks
+        )));
+    }
+    if !parts.is_empty() {
         out.push(parts.join(", "));
     }
     if !view.risks.is_empty() {
@@ -149,7 +159,15 @@ fn level_color(l: Level) -> Option<Color> {
 /// The risk register.
 pub fn risks(view: &PlanView) -> String {
     let len = prefix_len(view.risks.iter().map(|r| r.id.as_str()));
-    let mut t = table(&["ID", "RISK", "IMPACT", "LIKELIHOOD", "OWNER", "STATUS", "MITIGATION"]);
+    let mut t = table(&[
+        "ID",
+        "RISK",
+        "IMPACT",
+        "LIKELIHOOD",
+        "OWNER",
+        "STATUS",
+        "MITIGATION",
+    ]);
     for r in &view.risks {
         let status_color = match r.status {
             RiskStatus::Open => None,

@@ -19,20 +19,21 @@ pub fn status_color(s: TaskStatus) -> Color {
     }
 }
 
+/// Open, not explicitly blocked, but waiting on an unfinished dependency.
+pub fn is_waiting(task: &TaskView) -> bool {
+    task.blocked && task.status != TaskStatus::Blocked && !task.status.is_closed()
+}
+
 /// Render `tasks` (a subset of `view.tasks`) as a table.
 pub fn table_of(tasks: &[&TaskView], view: &PlanView) -> String {
     let len = prefix_len(view.tasks.iter().map(|t| t.id.as_str()));
     let mut t = render::table(&["ID", "STATUS", "TASK", "OWNER", "DUE", "MILESTONE"]);
     for task in tasks {
         let mut status = task.status.to_string();
-        if task.blocked && task.status != TaskStatus::Blocked && !task.status.is_closed() {
+        if is_waiting(task) {
             status.push_str(" (waiting)");
         }
-        let owner = match (&task.owner_name, task.owner_side) {
-            (Some(n), Some(s)) => format!("{n} ({s})"),
-            (Some(n), None) => n.clone(),
-            _ => String::new(),
-        };
+        let owner = owner_label(task);
         let due = match task.due {
             Some(d) if task.overdue => format!("{d} overdue"),
             Some(d) => d.to_string(),
@@ -53,6 +54,15 @@ pub fn table_of(tasks: &[&TaskView], view: &PlanView) -> String {
         ]);
     }
     finish(&t)
+}
+
+/// The owner's name, with their side unless the name already says it.
+pub fn owner_label(task: &TaskView) -> String {
+    match (&task.owner_name, task.owner_side) {
+        (Some(n), Some(s)) if !n.contains(&format!("({s})")) => format!("{n} ({s})"),
+        (Some(n), _) => n.clone(),
+        _ => String::new(),
+    }
 }
 
 /// [`table_of`] under its usual name.

@@ -164,7 +164,10 @@ pub fn find(doc: &Automerge) -> Result<Vec<Conflict>> {
             .iter()
             .map(|id| titles.get(id.as_str()).copied().unwrap_or("?").to_string())
             .collect();
-        out.push(Conflict::DependencyCycle { cycle: b, titles: t });
+        out.push(Conflict::DependencyCycle {
+            cycle: b,
+            titles: t,
+        });
     }
     Ok(out)
 }

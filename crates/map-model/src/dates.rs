@@ -213,7 +213,11 @@ mod tests {
 
     #[test]
     fn ends_of_periods() {
-        assert_eq!(p("eow"), Ok(d("2026-12-04")), "Friday is its own end of week");
+        assert_eq!(
+            p("eow"),
+            Ok(d("2026-12-04")),
+            "Friday is its own end of week"
+        );
         assert_eq!(
             parse_date("eow", d("2026-12-05")),
             Ok(d("2026-12-11")),

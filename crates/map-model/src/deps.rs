@@ -155,14 +155,24 @@ mod tests {
         let e = g(&[("a", "b"), ("b", "c")]);
         assert_eq!(find_path(&e, "a", "c").unwrap(), vec!["a", "b", "c"]);
         assert!(find_path(&e, "c", "a").is_none());
-        assert_eq!(cycle_if_added(&e, "c", "a").unwrap(), vec!["c", "a", "b", "c"]);
+        assert_eq!(
+            cycle_if_added(&e, "c", "a").unwrap(),
+            vec!["c", "a", "b", "c"]
+        );
         assert!(cycle_if_added(&e, "a", "c").is_none());
         assert!(find_cycle(&e).is_none());
     }
 
     #[test]
     fn breaks_cycles_deterministically() {
-        let mut e = g(&[("a", "b"), ("b", "a"), ("c", "d"), ("d", "e"), ("e", "c"), ("x", "a")]);
+        let mut e = g(&[
+            ("a", "b"),
+            ("b", "a"),
+            ("c", "d"),
+            ("d", "e"),
+            ("e", "c"),
+            ("x", "a"),
+        ]);
         let breaks = break_cycles(&mut e);
         assert_eq!(breaks.len(), 2);
         assert_eq!((breaks[0].from.as_str(), breaks[0].to.as_str()), ("b", "a"));
@@ -174,10 +184,14 @@ mod tests {
     fn long_chain_does_not_overflow() {
         let mut e = Edges::new();
         for i in 0..20_000 {
-            e.entry(format!("{i:06}")).or_default().insert(format!("{:06}", i + 1));
+            e.entry(format!("{i:06}"))
+                .or_default()
+                .insert(format!("{:06}", i + 1));
         }
         assert!(find_cycle(&e).is_none());
-        e.entry("020000".into()).or_default().insert("000000".into());
+        e.entry("020000".into())
+            .or_default()
+            .insert("000000".into());
         assert_eq!(find_cycle(&e).map(|c| c.len()), Some(20_001));
     }
 }

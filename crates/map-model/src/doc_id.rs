@@ -103,7 +103,9 @@ mod tests {
         assert_eq!(s.parse::<DocumentId>().unwrap(), id);
         assert_eq!(id.url().parse::<DocumentId>().unwrap(), id);
         assert_eq!(
-            format!("{}#abc|def", id.url()).parse::<DocumentId>().unwrap(),
+            format!("{}#abc|def", id.url())
+                .parse::<DocumentId>()
+                .unwrap(),
             id
         );
         let json = serde_json::to_string(&id).unwrap();
@@ -129,7 +131,11 @@ mod tests {
     fn rejects_bad_ids() {
         assert!("".parse::<DocumentId>().is_err());
         assert!("automerge:".parse::<DocumentId>().is_err());
-        assert!("4NMNnkMhL8jXrdJ9jamS58PAVdXv".parse::<DocumentId>().is_err());
+        assert!(
+            "4NMNnkMhL8jXrdJ9jamS58PAVdXv"
+                .parse::<DocumentId>()
+                .is_err()
+        );
         assert!("0OIl".parse::<DocumentId>().is_err());
     }
 }

@@ -45,10 +45,14 @@ pub enum ModelError {
     #[error("the {0} must not be empty; give a non-empty value")]
     Empty(&'static str),
     /// No person matched.
-    #[error("no person matches '{0}'; add them with `map person add`, or list people with `map person list`")]
+    #[error(
+        "no person matches '{0}'; add them with `map person add`, or list people with `map person list`"
+    )]
     UnknownPerson(String),
     /// No milestone matched.
-    #[error("no milestone matches '{0}'; add it with `map milestone add`, or list milestones with `map milestone list`")]
+    #[error(
+        "no milestone matches '{0}'; add it with `map milestone add`, or list milestones with `map milestone list`"
+    )]
     UnknownMilestone(String),
     /// No task matched.
     #[error("no task matches '{0}'; list tasks with `map task list`")]

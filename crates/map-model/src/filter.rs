@@ -16,7 +16,8 @@ use chrono::NaiveDate;
 use crate::dates::{DateError, parse_date};
 
 /// Fields a filter can test, for error messages.
-pub const FIELDS: &str = "owner, status, due, due.before, due.after, side, milestone, kind, priority";
+pub const FIELDS: &str =
+    "owner, status, due, due.before, due.after, side, milestone, kind, priority";
 
 /// The statuses `status:` accepts, besides the group `open`.
 pub const STATUSES: &str = "open, todo, in_progress (or started), blocked, done, dropped, closed";
@@ -240,7 +241,12 @@ fn parse_term(raw: &str, today: NaiveDate) -> Result<Term, FilterError> {
         "due.after" => Term::DueAfter(date(value)?),
         "side" => {
             let vals = values(raw, value)?;
-            check_allowed(raw, &vals, &["seller", "buyer", "other"], "seller, buyer, other")?;
+            check_allowed(
+                raw,
+                &vals,
+                &["seller", "buyer", "other"],
+                "seller, buyer, other",
+            )?;
             Term::Side(vals)
         }
         "milestone" | "ms" | "m" => Term::Milestone(values(raw, value)?),
@@ -305,8 +311,7 @@ fn term_matches(term: &Term, t: &TaskFacts<'_>) -> bool {
             .is_some_and(|s| vals.iter().any(|v| v == &s.to_lowercase())),
         Term::Milestone(vals) => vals.iter().any(|v| {
             t.milestone_id.is_some_and(|id| id.starts_with(v.as_str()))
-                || t
-                    .milestone_title
+                || t.milestone_title
                     .is_some_and(|title| title.to_lowercase().starts_with(v.as_str()))
         }),
         Term::Kind(vals) => vals.iter().any(|v| v == t.kind),

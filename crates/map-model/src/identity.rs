@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModelError;
 
 /// The side of the deal a person is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     /// The selling company.

@@ -76,7 +76,9 @@ pub fn resolve(kind: EntityKind, query: &str, entries: &[Entry<'_>]) -> Result<S
             .iter()
             .filter(|e| {
                 e.label.trim().to_lowercase() == ql
-                    || e.aliases.iter().any(|a| !a.is_empty() && a.trim().to_lowercase() == ql)
+                    || e.aliases
+                        .iter()
+                        .any(|a| !a.is_empty() && a.trim().to_lowercase() == ql)
             })
             .collect()
     } else {
@@ -118,19 +120,40 @@ mod tests {
 
     fn entries() -> Vec<Entry<'static>> {
         vec![
-            Entry { id: "abcdefghijkl", label: "Security review", aliases: &[] },
-            Entry { id: "abzzzzzzzzzz", label: "Legal", aliases: &["ana@buyer.com"] },
-            Entry { id: "qqqqqqqqqqqq", label: "Kickoff", aliases: &[] },
+            Entry {
+                id: "abcdefghijkl",
+                label: "Security review",
+                aliases: &[],
+            },
+            Entry {
+                id: "abzzzzzzzzzz",
+                label: "Legal",
+                aliases: &["ana@buyer.com"],
+            },
+            Entry {
+                id: "qqqqqqqqqqqq",
+                label: "Kickoff",
+                aliases: &[],
+            },
         ]
     }
 
     #[test]
     fn resolves_prefixes() {
         let e = entries();
-        assert_eq!(resolve(EntityKind::Task, "abc", &e).unwrap(), "abcdefghijkl");
+        assert_eq!(
+            resolve(EntityKind::Task, "abc", &e).unwrap(),
+            "abcdefghijkl"
+        );
         assert_eq!(resolve(EntityKind::Task, "q", &e).unwrap(), "qqqqqqqqqqqq");
-        assert_eq!(resolve(EntityKind::Task, "kickoff", &e).unwrap(), "qqqqqqqqqqqq");
-        assert_eq!(resolve(EntityKind::Person, "ANA@buyer.com", &e).unwrap(), "abzzzzzzzzzz");
+        assert_eq!(
+            resolve(EntityKind::Task, "kickoff", &e).unwrap(),
+            "qqqqqqqqqqqq"
+        );
+        assert_eq!(
+            resolve(EntityKind::Person, "ANA@buyer.com", &e).unwrap(),
+            "abzzzzzzzzzz"
+        );
         match resolve(EntityKind::Task, "ab", &e) {
             Err(ModelError::Ambiguous { candidates, .. }) => assert_eq!(candidates.len(), 2),
             other => panic!("{other:?}"),

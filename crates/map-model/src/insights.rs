@@ -26,11 +26,9 @@ pub fn progress<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> Progress {
             _ => p.total += 1,
         }
     }
-    p.percent = if p.total == 0 {
-        0
-    } else {
-        u8::try_from(p.done * 100 / p.total).unwrap_or(100)
-    };
+    p.percent = (p.done * 100)
+        .checked_div(p.total)
+        .map_or(0, |x| u8::try_from(x).unwrap_or(100));
     p
 }
 
@@ -106,4 +104,78 @@ pub fn next_actions_by_side(view: &PlanView) -> BTreeMap<Option<Side>, Vec<&Task
         m.entry(t.owner_side).or_default().push(t);
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::plan::{NewTask, PlanDoc};
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn next_actions_sort_by_due_then_priority() {
+        let by = Identity::new("Sam", "s@x.com", Side::Seller);
+        let mut plan = PlanDoc::create("P", &by, 0).unwrap();
+        let mut add = |title: &str, due: Option<&str>, priority, status| {
+            plan.add_task(
+                &by,
+                0,
+                d("2026-01-01"),
+                NewTask {
+                    title: title.into(),
+                    due: due.map(d),
+                    priority,
+                    status,
+                    ..NewTask::default()
+                },
+            )
+            .unwrap()
+        };
+        add(
+            "late low",
+            Some("2026-01-05"),
+            Priority::Low,
+            TaskStatus::Todo,
+        );
+        add("no due", None, Priority::High, TaskStatus::Todo);
+        add(
+            "late high",
+            Some("2026-01-05"),
+            Priority::High,
+            TaskStatus::Todo,
+        );
+        add(
+            "early",
+            Some("2026-01-02"),
+            Priority::Low,
+            TaskStatus::InProgress,
+        );
+        add("done", Some("2026-01-01"), Priority::High, TaskStatus::Done);
+        add(
+            "blocked",
+            Some("2026-01-01"),
+            Priority::High,
+            TaskStatus::Blocked,
+        );
+        let view = plan.view(d("2026-01-03")).unwrap();
+        let titles: Vec<&str> = next_actions(&view)
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect();
+        assert_eq!(titles, ["early", "late high", "late low", "no due"]);
+        let overdue: Vec<&str> = overdue(&view).iter().map(|t| t.title.as_str()).collect();
+        assert_eq!(overdue, ["early", "blocked"]);
+        assert_eq!(blocked(&view).len(), 1);
+        let p = progress(view.tasks.iter());
+        assert_eq!((p.done, p.total, p.percent), (1, 6, 16));
+        assert_eq!(progress(std::iter::empty()).percent, 0);
+        assert_eq!(
+            next_actions_by_side(&view).get(&None).map(Vec::len),
+            Some(4)
+        );
+    }
 }

@@ -9,7 +9,9 @@
 //! what a user typed into an id.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{AutoCommit, Author, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{
+    Author, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
+};
 use chrono::NaiveDate;
 
 use crate::conflicts::Conflict;
@@ -20,8 +22,8 @@ use crate::identity::{Identity, Side};
 use crate::ids::{self, Entry};
 use crate::raw::{self, RawPlan, Texts};
 use crate::schema::{
-    EntityKind, Level, Priority, RiskStatus, SCHEMA_VERSION, TaskKind, TaskStatus,
-    date_to_stored, get_map, get_str, keys, normalize_role,
+    EntityKind, Level, Priority, RiskStatus, SCHEMA_VERSION, TaskKind, TaskStatus, date_to_stored,
+    get_map, get_str, keys, normalize_role,
 };
 use crate::view::PlanView;
 
@@ -288,7 +290,8 @@ impl PlanDoc {
         let plan = raw::read_plan(&self.doc, Texts::Skip)?;
         match kind {
             EntityKind::Person => {
-                let aliases: Vec<[&str; 1]> = plan.people.iter().map(|p| [p.email.as_str()]).collect();
+                let aliases: Vec<[&str; 1]> =
+                    plan.people.iter().map(|p| [p.email.as_str()]).collect();
                 let entries: Vec<Entry<'_>> = plan
                     .people
                     .iter()
@@ -302,28 +305,20 @@ impl PlanDoc {
                 ids::resolve(kind, query, &entries)
             }
             EntityKind::Milestone => {
-                let entries: Vec<Entry<'_>> = plan
+                let items: Vec<(&str, &str, bool)> = plan
                     .milestones
                     .iter()
-                    .map(|m| Entry {
-                        id: &m.id,
-                        label: &m.title,
-                        aliases: &[],
-                    })
+                    .map(|m| (m.id.as_str(), m.title.as_str(), m.deleted))
                     .collect();
-                ids::resolve(kind, query, &entries)
+                resolve_live_first(kind, query, &items)
             }
             EntityKind::Task => {
-                let entries: Vec<Entry<'_>> = plan
+                let items: Vec<(&str, &str, bool)> = plan
                     .tasks
                     .iter()
-                    .map(|t| Entry {
-                        id: &t.id,
-                        label: &t.title,
-                        aliases: &[],
-                    })
+                    .map(|t| (t.id.as_str(), t.title.as_str(), t.deleted))
                     .collect();
-                ids::resolve(kind, query, &entries)
+                resolve_live_first(kind, query, &items)
             }
             EntityKind::Risk => {
                 let entries: Vec<Entry<'_>> = plan
@@ -343,7 +338,11 @@ impl PlanDoc {
                     .tasks
                     .iter()
                     .map(|t| (t.id.as_str(), t.title.as_str()))
-                    .chain(plan.milestones.iter().map(|m| (m.id.as_str(), m.title.as_str())))
+                    .chain(
+                        plan.milestones
+                            .iter()
+                            .map(|m| (m.id.as_str(), m.title.as_str())),
+                    )
                     .chain(plan.risks.iter().map(|r| (r.id.as_str(), r.title.as_str())))
                     .map(|(id, label)| Entry {
                         id,
@@ -389,7 +388,8 @@ impl PlanDoc {
     ) -> Result<T> {
         if self.doc.pending_ops() > 0 {
             // Changes made directly through doc_mut(): keep them apart.
-            self.doc.commit_with(CommitOptions::default().with_time(now));
+            self.doc
+                .commit_with(CommitOptions::default().with_time(now));
         }
         self.use_identity(by);
         match f(self) {
@@ -469,9 +469,12 @@ impl PlanDoc {
 
     /// Write a long text so concurrent edits merge: update the existing Text
     /// object in place, or replace a plain string by a Text.
+    /// When the key holds concurrent values (two peers both turned a plain
+    /// string into a Text), a new Text replaces them all, resolving it.
     fn put_text(&mut self, obj: &ObjId, key: &str, value: &str) -> Result<()> {
+        let concurrent = self.doc.get_all(obj, key)?.len() > 1;
         match self.doc.get(obj, key)? {
-            Some((Value::Object(ObjType::Text), text)) => {
+            Some((Value::Object(ObjType::Text), text)) if !concurrent => {
                 if self.doc.text(&text)? != value {
                     self.doc.update_text(&text, value)?;
                 }
@@ -601,7 +604,12 @@ impl PlanDoc {
     }
 
     /// Set or clear the target signature date.
-    pub fn set_signature_date(&mut self, by: &Identity, now: i64, date: Option<NaiveDate>) -> Result<()> {
+    pub fn set_signature_date(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        date: Option<NaiveDate>,
+    ) -> Result<()> {
         self.edit(by, now, |p| {
             let h = p.header()?;
             p.put_opt_date(&h, keys::SIGNATURE_DATE, date)?;
@@ -647,8 +655,18 @@ impl PlanDoc {
     }
 
     /// Edit a person.
-    pub fn edit_person(&mut self, by: &Identity, now: i64, id: &str, edit: PersonEdit) -> Result<()> {
-        let name = edit.name.as_deref().map(|n| non_empty("person's name", n)).transpose()?;
+    pub fn edit_person(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        id: &str,
+        edit: PersonEdit,
+    ) -> Result<()> {
+        let name = edit
+            .name
+            .as_deref()
+            .map(|n| non_empty("person's name", n))
+            .transpose()?;
         self.edit(by, now, |p| {
             let obj = p.entity(EntityKind::Person, id)?;
             let mut changed = Vec::new();
@@ -669,7 +687,7 @@ impl PlanDoc {
                 changed.push("role");
             }
             let label = p.label(&obj, keys::NAME);
-            Ok(((), format!("person edit: {label} ({})", changed.join(", "))))
+            Ok(((), format!("person edit: {label}{}", fields_note(&changed))))
         })
     }
 
@@ -704,7 +722,13 @@ impl PlanDoc {
     // ----- milestones -----------------------------------------------------
 
     /// Add a milestone at the end; returns its id.
-    pub fn add_milestone(&mut self, by: &Identity, now: i64, title: &str, due: Option<NaiveDate>) -> Result<String> {
+    pub fn add_milestone(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        title: &str,
+        due: Option<NaiveDate>,
+    ) -> Result<String> {
         let title = non_empty("milestone title", title)?;
         self.edit(by, now, |p| {
             let coll = p.collection(EntityKind::Milestone)?;
@@ -719,8 +743,18 @@ impl PlanDoc {
     }
 
     /// Edit a milestone.
-    pub fn edit_milestone(&mut self, by: &Identity, now: i64, id: &str, edit: MilestoneEdit) -> Result<()> {
-        let title = edit.title.as_deref().map(|t| non_empty("milestone title", t)).transpose()?;
+    pub fn edit_milestone(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        id: &str,
+        edit: MilestoneEdit,
+    ) -> Result<()> {
+        let title = edit
+            .title
+            .as_deref()
+            .map(|t| non_empty("milestone title", t))
+            .transpose()?;
         self.edit(by, now, |p| {
             let (obj, old) = p.live(EntityKind::Milestone, id)?;
             let mut changed = Vec::new();
@@ -733,12 +767,21 @@ impl PlanDoc {
                 changed.push("due");
             }
             let label = title.clone().unwrap_or(old);
-            Ok(((), format!("milestone edit: {label} ({})", changed.join(", "))))
+            Ok((
+                (),
+                format!("milestone edit: {label}{}", fields_note(&changed)),
+            ))
         })
     }
 
     /// Move a milestone in the list.
-    pub fn move_milestone(&mut self, by: &Identity, now: i64, id: &str, pos: Position) -> Result<()> {
+    pub fn move_milestone(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        id: &str,
+        pos: Position,
+    ) -> Result<()> {
         let plan = raw::read_plan(&self.doc, Texts::Skip)?;
         let items: Vec<(String, f64)> = plan
             .milestones
@@ -793,7 +836,13 @@ impl PlanDoc {
 
     /// Add a task at the end; returns its id. A task created `done` gets
     /// `today` as its completed date.
-    pub fn add_task(&mut self, by: &Identity, now: i64, today: NaiveDate, task: NewTask) -> Result<String> {
+    pub fn add_task(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        today: NaiveDate,
+        task: NewTask,
+    ) -> Result<String> {
         let title = non_empty("task title", &task.title)?;
         if let Some(m) = &task.milestone {
             self.live(EntityKind::Milestone, m)?;
@@ -836,7 +885,11 @@ impl PlanDoc {
 
     /// Edit a task's fields.
     pub fn edit_task(&mut self, by: &Identity, now: i64, id: &str, edit: TaskEdit) -> Result<()> {
-        let title = edit.title.as_deref().map(|t| non_empty("task title", t)).transpose()?;
+        let title = edit
+            .title
+            .as_deref()
+            .map(|t| non_empty("task title", t))
+            .transpose()?;
         if let Some(Some(m)) = &edit.milestone {
             self.live(EntityKind::Milestone, m)?;
         }
@@ -879,13 +932,20 @@ impl PlanDoc {
                 changed.push("priority");
             }
             let label = title.clone().unwrap_or(old);
-            Ok(((), format!("task edit: {label} ({})", changed.join(", "))))
+            Ok(((), format!("task edit: {label}{}", fields_note(&changed))))
         })
     }
 
     /// Set a task's status. `done` records `today` as the completed date;
     /// any other status clears it.
-    pub fn set_status(&mut self, by: &Identity, now: i64, today: NaiveDate, id: &str, status: TaskStatus) -> Result<()> {
+    pub fn set_status(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        today: NaiveDate,
+        id: &str,
+        status: TaskStatus,
+    ) -> Result<()> {
         self.edit(by, now, |p| {
             let (obj, title) = p.live(EntityKind::Task, id)?;
             p.doc.put(&obj, keys::STATUS, status.as_str())?;
@@ -899,7 +959,13 @@ impl PlanDoc {
     }
 
     /// Move a task to a milestone (or none).
-    pub fn set_milestone(&mut self, by: &Identity, now: i64, id: &str, milestone: Option<&str>) -> Result<()> {
+    pub fn set_milestone(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        id: &str,
+        milestone: Option<&str>,
+    ) -> Result<()> {
         let ms_title = match milestone {
             Some(m) => Some(self.live(EntityKind::Milestone, m)?.1),
             None => None,
@@ -966,8 +1032,11 @@ impl PlanDoc {
         let plan = raw::read_plan(&self.doc, Texts::Skip)?;
         let edges = live_edges(&plan);
         if let Some(path) = deps::cycle_if_added(&edges, task, on) {
-            let titles: std::collections::BTreeMap<&str, &str> =
-                plan.tasks.iter().map(|t| (t.id.as_str(), t.title.as_str())).collect();
+            let titles: std::collections::BTreeMap<&str, &str> = plan
+                .tasks
+                .iter()
+                .map(|t| (t.id.as_str(), t.title.as_str()))
+                .collect();
             return Err(ModelError::Cycle {
                 path: path
                     .iter()
@@ -1000,7 +1069,10 @@ impl PlanDoc {
                 .entity(EntityKind::Task, on)
                 .map(|o| p.label(&o, keys::TITLE))
                 .unwrap_or_else(|_| on.to_string());
-            Ok(((), format!("dep remove: {t_title} no longer needs {o_title}")))
+            Ok((
+                (),
+                format!("dep remove: {t_title} no longer needs {o_title}"),
+            ))
         })
     }
 
@@ -1019,7 +1091,8 @@ impl PlanDoc {
             let obj = p.doc.put_object(&coll, id.as_str(), ObjType::Map)?;
             p.doc.put(&obj, keys::TITLE, title.as_str())?;
             p.doc.put(&obj, keys::IMPACT, risk.impact.as_str())?;
-            p.doc.put(&obj, keys::LIKELIHOOD, risk.likelihood.as_str())?;
+            p.doc
+                .put(&obj, keys::LIKELIHOOD, risk.likelihood.as_str())?;
             let text = p.doc.put_object(&obj, keys::MITIGATION, ObjType::Text)?;
             if !risk.mitigation.is_empty() {
                 p.doc.splice_text(&text, 0, 0, &risk.mitigation)?;
@@ -1033,7 +1106,11 @@ impl PlanDoc {
 
     /// Edit a risk.
     pub fn edit_risk(&mut self, by: &Identity, now: i64, id: &str, edit: RiskEdit) -> Result<()> {
-        let title = edit.title.as_deref().map(|t| non_empty("risk title", t)).transpose()?;
+        let title = edit
+            .title
+            .as_deref()
+            .map(|t| non_empty("risk title", t))
+            .transpose()?;
         if let Some(Some(o)) = &edit.owner {
             self.check_person(o)?;
         }
@@ -1065,7 +1142,7 @@ impl PlanDoc {
                 changed.push("status");
             }
             let label = p.label(&obj, keys::TITLE);
-            Ok(((), format!("risk edit: {label} ({})", changed.join(", "))))
+            Ok(((), format!("risk edit: {label}{}", fields_note(&changed))))
         })
     }
 
@@ -1083,11 +1160,21 @@ impl PlanDoc {
     // ----- comments -------------------------------------------------------
 
     /// Comment on a task, milestone or risk; returns the comment's id.
-    pub fn add_comment(&mut self, by: &Identity, now: i64, target: &str, text: &str) -> Result<String> {
+    pub fn add_comment(
+        &mut self,
+        by: &Identity,
+        now: i64,
+        target: &str,
+        text: &str,
+    ) -> Result<String> {
         let text = non_empty("comment", text)?;
         let (kind, title) = [EntityKind::Task, EntityKind::Milestone, EntityKind::Risk]
             .into_iter()
-            .find_map(|k| self.entity(k, target).ok().map(|o| (k, self.label(&o, keys::TITLE))))
+            .find_map(|k| {
+                self.entity(k, target)
+                    .ok()
+                    .map(|o| (k, self.label(&o, keys::TITLE)))
+            })
             .ok_or_else(|| ModelError::UnknownTarget(target.to_string()))?;
         self.edit(by, now, |p| {
             let coll = p.collection(EntityKind::Comment)?;
@@ -1100,6 +1187,41 @@ impl PlanDoc {
             p.doc.splice_text(&t, 0, 0, &text)?;
             Ok((id, format!("comment on {kind}: {title}")))
         })
+    }
+}
+
+/// Resolve among live items first; only if none matches, among deleted
+/// ones too (so `restore` can name them).
+fn resolve_live_first(
+    kind: EntityKind,
+    query: &str,
+    items: &[(&str, &str, bool)],
+) -> Result<String> {
+    let entries = |with_deleted: bool| -> Vec<Entry<'_>> {
+        items
+            .iter()
+            .filter(|(_, _, deleted)| with_deleted || !deleted)
+            .map(|(id, label, _)| Entry {
+                id,
+                label,
+                aliases: &[],
+            })
+            .collect()
+    };
+    match ids::resolve(kind, query, &entries(false)) {
+        Err(ModelError::UnknownTask(_) | ModelError::UnknownMilestone(_)) => {
+            ids::resolve(kind, query, &entries(true))
+        }
+        other => other,
+    }
+}
+
+/// ` (title, due)` for a message, or nothing.
+fn fields_note(changed: &[&str]) -> String {
+    if changed.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", changed.join(", "))
     }
 }
 

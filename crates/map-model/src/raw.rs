@@ -159,15 +159,10 @@ pub struct RawPlan {
 /// schema version.
 pub fn check_schema<R: ReadDoc>(doc: &R) -> Result<u64, ModelError> {
     let schema = match doc.get(ROOT, keys::SCHEMA) {
-        Ok(Some((v, _))) => match v {
-            automerge::Value::Scalar(s) => match s.as_ref() {
-                automerge::ScalarValue::Uint(u) => Some(*u),
-                automerge::ScalarValue::Int(i) => u64::try_from(*i).ok(),
-                automerge::ScalarValue::F64(f) if *f >= 0.0 && f.fract() == 0.0 => {
-                    Some(*f as u64)
-                }
-                _ => None,
-            },
+        Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+            automerge::ScalarValue::Uint(u) => Some(*u),
+            automerge::ScalarValue::Int(i) => u64::try_from(*i).ok(),
+            automerge::ScalarValue::F64(f) if *f >= 0.0 && f.fract() == 0.0 => Some(*f as u64),
             _ => None,
         },
         _ => None,

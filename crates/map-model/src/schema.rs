@@ -354,8 +354,14 @@ mod tests {
 
     #[test]
     fn enums_parse_leniently() {
-        assert_eq!("In Progress".parse::<TaskStatus>().unwrap(), TaskStatus::InProgress);
-        assert_eq!("in-progress".parse::<TaskStatus>().unwrap(), TaskStatus::InProgress);
+        assert_eq!(
+            "In Progress".parse::<TaskStatus>().unwrap(),
+            TaskStatus::InProgress
+        );
+        assert_eq!(
+            "in-progress".parse::<TaskStatus>().unwrap(),
+            TaskStatus::InProgress
+        );
         assert_eq!(TaskStatus::InProgress.as_str(), "in_progress");
         assert!("later".parse::<TaskStatus>().is_err());
         assert_eq!("H".parse::<Priority>().unwrap(), Priority::High);

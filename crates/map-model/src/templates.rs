@@ -197,7 +197,11 @@ pub fn apply(
                 due: t.due,
                 kind: t.kind,
                 priority: t.priority,
-                deps: t.after.iter().filter_map(|k| tasks.get(k).cloned()).collect(),
+                deps: t
+                    .after
+                    .iter()
+                    .filter_map(|k| tasks.get(k).cloned())
+                    .collect(),
                 ..NewTask::default()
             },
         )?;
@@ -223,7 +227,9 @@ pub fn apply(
 /// One-line description of each template, for help texts.
 pub fn describe(name: &str) -> Option<&'static str> {
     Some(match name {
-        "basic" => "action items with owners, deadlines and dependencies (15-day plan to signature)",
+        "basic" => {
+            "action items with owners, deadlines and dependencies (15-day plan to signature)"
+        }
         "simple" => "key deliverables only, for fast deals",
         "advanced" => "basic plus risk management and stakeholder communication",
         "saas" => "enterprise SaaS stages planned backwards from go-live",
@@ -238,7 +244,9 @@ struct Clock {
 
 impl Clock {
     fn plus(&self, days: u64) -> NaiveDate {
-        self.today.checked_add_days(Days::new(days)).unwrap_or(self.today)
+        self.today
+            .checked_add_days(Days::new(days))
+            .unwrap_or(self.today)
     }
 
     fn before(&self, anchor: NaiveDate, days: u64) -> NaiveDate {
@@ -272,7 +280,12 @@ fn ms(key: &'static str, title: &str, due: NaiveDate) -> TemplateMilestone {
 
 struct TaskBuilder(TemplateTask);
 
-fn task(key: &'static str, title: &str, milestone: &'static str, owner: &'static str) -> TaskBuilder {
+fn task(
+    key: &'static str,
+    title: &str,
+    milestone: &'static str,
+    owner: &'static str,
+) -> TaskBuilder {
     TaskBuilder(TemplateTask {
         key,
         title: title.to_string(),
@@ -362,26 +375,41 @@ fn basic(today: NaiveDate, go_live: Option<NaiveDate>, advanced: bool) -> Templa
         task("demo", "Demo environment ready", "evaluation", "se")
             .due(c.plus(0))
             .done(),
-        task("secq", "Security questionnaire returned", "evaluation", "security_b")
-            .due(c.plus(3))
-            .after(&["demo"])
-            .done(),
+        task(
+            "secq",
+            "Security questionnaire returned",
+            "evaluation",
+            "security_b",
+        )
+        .due(c.plus(3))
+        .after(&["demo"])
+        .done(),
         task("proposal", "Proposal sent", "evaluation", "ae")
             .due(c.plus(5))
             .done(),
-        task("present", "Champion presents internally", "evaluation", "champion")
-            .due(c.plus(7))
-            .kind(TaskKind::Meeting)
-            .after(&["proposal"])
-            .done(),
+        task(
+            "present",
+            "Champion presents internally",
+            "evaluation",
+            "champion",
+        )
+        .due(c.plus(7))
+        .kind(TaskKind::Meeting)
+        .after(&["proposal"])
+        .done(),
         task("redlines", "Legal redlines returned", "decision", "legal_b")
             .due(c.plus(10))
             .after(&["proposal"])
             .done(),
-        task("feedback", "Address feedback and redlines", "decision", "ae")
-            .due(c.plus(12))
-            .after(&["redlines", "secq"])
-            .done(),
+        task(
+            "feedback",
+            "Address feedback and redlines",
+            "decision",
+            "ae",
+        )
+        .due(c.plus(12))
+        .after(&["redlines", "secq"])
+        .done(),
         task("signoff", "Economic buyer sign-off", "decision", "eb")
             .due(c.plus(14))
             .kind(TaskKind::Approval)
@@ -471,6 +499,11 @@ fn basic(today: NaiveDate, go_live: Option<NaiveDate>, advanced: bool) -> Templa
                 "procurement",
             ),
         ];
+    }
+    if advanced {
+        // Keep the list in plan order: grouped by milestone (a stable sort,
+        // so dependencies still point backwards).
+        tasks.sort_by_key(|t| milestones.iter().position(|m| Some(m.key) == t.milestone));
     }
     Template {
         name: if advanced { "advanced" } else { "basic" },
@@ -574,47 +607,92 @@ fn saas(today: NaiveDate, go_live: Option<NaiveDate>) -> Template {
         ms("golive", "Go-live", go_live),
     ];
     let tasks = vec![
-        task("disc_call", "Discovery call: goals, pains, success criteria", "discovery", "ae")
-            .due(c.before(d_discovery, 7))
-            .kind(TaskKind::Meeting)
-            .done(),
-        task("disc_stake", "Map stakeholders and decision process", "discovery", "champion")
-            .due(d_discovery)
-            .after(&["disc_call"])
-            .done(),
-        task("poc_scope", "Agree proof-of-concept scope and success criteria", "validation", "tech")
-            .start(c.before(d_discovery, 0))
-            .due(c.before(d_validation, 14))
-            .after(&["disc_stake"])
-            .done(),
-        task("poc_env", "Proof-of-concept environment ready", "validation", "se")
-            .due(c.before(d_validation, 10))
-            .after(&["poc_scope"])
-            .done(),
-        task("poc_result", "Technical validation sign-off", "validation", "tech")
-            .due(d_validation)
-            .kind(TaskKind::Approval)
-            .high()
-            .after(&["poc_env"])
-            .done(),
-        task("bc_draft", "Business case and ROI drafted", "business", "ae")
-            .due(c.before(d_business, 4))
-            .after(&["poc_result"])
-            .done(),
-        task("bc_approve", "Economic buyer approves business case", "business", "eb")
-            .due(d_business)
-            .kind(TaskKind::Approval)
-            .high()
-            .after(&["bc_draft"])
-            .done(),
-        task("sec_package", "Send security package (SOC 2, pen test, DPA)", "security", "se")
-            .due(c.before(d_security, 14))
-            .after(&["poc_scope"])
-            .done(),
-        task("sec_questionnaire", "Security questionnaire completed", "security", "security_b")
-            .due(c.before(d_security, 5))
-            .after(&["sec_package"])
-            .done(),
+        task(
+            "disc_call",
+            "Discovery call: goals, pains, success criteria",
+            "discovery",
+            "ae",
+        )
+        .due(c.before(d_discovery, 7))
+        .kind(TaskKind::Meeting)
+        .done(),
+        task(
+            "disc_stake",
+            "Map stakeholders and decision process",
+            "discovery",
+            "champion",
+        )
+        .due(d_discovery)
+        .after(&["disc_call"])
+        .done(),
+        task(
+            "poc_scope",
+            "Agree proof-of-concept scope and success criteria",
+            "validation",
+            "tech",
+        )
+        .start(c.before(d_discovery, 0))
+        .due(c.before(d_validation, 14))
+        .after(&["disc_stake"])
+        .done(),
+        task(
+            "poc_env",
+            "Proof-of-concept environment ready",
+            "validation",
+            "se",
+        )
+        .due(c.before(d_validation, 10))
+        .after(&["poc_scope"])
+        .done(),
+        task(
+            "poc_result",
+            "Technical validation sign-off",
+            "validation",
+            "tech",
+        )
+        .due(d_validation)
+        .kind(TaskKind::Approval)
+        .high()
+        .after(&["poc_env"])
+        .done(),
+        task(
+            "bc_draft",
+            "Business case and ROI drafted",
+            "business",
+            "ae",
+        )
+        .due(c.before(d_business, 4))
+        .after(&["poc_result"])
+        .done(),
+        task(
+            "bc_approve",
+            "Economic buyer approves business case",
+            "business",
+            "eb",
+        )
+        .due(d_business)
+        .kind(TaskKind::Approval)
+        .high()
+        .after(&["bc_draft"])
+        .done(),
+        task(
+            "sec_package",
+            "Send security package (SOC 2, pen test, DPA)",
+            "security",
+            "se",
+        )
+        .due(c.before(d_security, 14))
+        .after(&["poc_scope"])
+        .done(),
+        task(
+            "sec_questionnaire",
+            "Security questionnaire completed",
+            "security",
+            "security_b",
+        )
+        .due(c.before(d_security, 5))
+        .after(&["sec_package"])
+        .done(),
         task("sec_approve", "InfoSec approval", "security", "security_b")
             .due(d_security)
             .kind(TaskKind::Approval)
@@ -629,15 +707,25 @@ fn saas(today: NaiveDate, go_live: Option<NaiveDate>) -> Template {
             .due(c.before(d_legal, 7))
             .after(&["msa_send"])
             .done(),
-        task("legal_agree", "Final contract language agreed", "legal", "legal_s")
-            .due(d_legal)
-            .kind(TaskKind::Approval)
-            .after(&["redlines"])
-            .done(),
-        task("vendor", "Vendor onboarding in procurement system", "procurement", "procurement")
-            .due(c.before(d_procurement, 5))
-            .after(&["bc_approve"])
-            .done(),
+        task(
+            "legal_agree",
+            "Final contract language agreed",
+            "legal",
+            "legal_s",
+        )
+        .due(d_legal)
+        .kind(TaskKind::Approval)
+        .after(&["redlines"])
+        .done(),
+        task(
+            "vendor",
+            "Vendor onboarding in procurement system",
+            "procurement",
+            "procurement",
+        )
+        .due(c.before(d_procurement, 5))
+        .after(&["bc_approve"])
+        .done(),
         task("po", "Purchase order issued", "procurement", "procurement")
             .due(d_procurement)
             .kind(TaskKind::Approval)
@@ -649,19 +737,29 @@ fn saas(today: NaiveDate, go_live: Option<NaiveDate>) -> Template {
             .high()
             .after(&["po"])
             .done(),
-        task("kickoff_plan", "Implementation plan agreed", "kickoff", "cs")
-            .due(c.before(d_kickoff, 3).max(signature))
-            .after(&["sign"])
-            .done(),
+        task(
+            "kickoff_plan",
+            "Implementation plan agreed",
+            "kickoff",
+            "cs",
+        )
+        .due(c.before(d_kickoff, 3).max(signature))
+        .after(&["sign"])
+        .done(),
         task("kickoff_meeting", "Kickoff meeting", "kickoff", "cs")
             .due(d_kickoff)
             .kind(TaskKind::Meeting)
             .after(&["kickoff_plan"])
             .done(),
-        task("config", "Configuration and integrations done", "golive", "se")
-            .due(c.before(go_live, 7))
-            .after(&["kickoff_meeting"])
-            .done(),
+        task(
+            "config",
+            "Configuration and integrations done",
+            "golive",
+            "se",
+        )
+        .due(c.before(go_live, 7))
+        .after(&["kickoff_meeting"])
+        .done(),
         task("training", "End-user training", "golive", "cs")
             .due(c.before(go_live, 3))
             .kind(TaskKind::Meeting)
@@ -676,7 +774,8 @@ fn saas(today: NaiveDate, go_live: Option<NaiveDate>) -> Template {
     Template {
         name: "saas",
         objective: "Roll out the platform by the go-live date".to_string(),
-        success_criteria: "Signed agreement, secure deployment, teams live and using it".to_string(),
+        success_criteria: "Signed agreement, secure deployment, teams live and using it"
+            .to_string(),
         signature_date: Some(signature),
         go_live,
         people,
@@ -699,19 +798,38 @@ mod tests {
         for (i, task) in t.tasks.iter().enumerate() {
             assert!(!task.title.is_empty());
             if let Some(m) = task.milestone {
-                assert!(t.milestones.iter().any(|x| x.key == m), "{}: milestone {m}", t.name);
+                assert!(
+                    t.milestones.iter().any(|x| x.key == m),
+                    "{}: milestone {m}",
+                    t.name
+                );
             }
             if let Some(o) = task.owner {
                 assert!(t.person(o).is_some(), "{}: owner {o}", t.name);
             }
             for dep in &task.after {
                 let j = t.tasks.iter().position(|x| x.key == *dep);
-                assert!(matches!(j, Some(j) if j < i), "{}: dep {dep} of {}", t.name, task.key);
+                assert!(
+                    matches!(j, Some(j) if j < i),
+                    "{}: dep {dep} of {}",
+                    t.name,
+                    task.key
+                );
             }
             let due = task.due.expect("every template task has a due date");
-            assert!(due >= today, "{}: {} due {due} before today", t.name, task.key);
+            assert!(
+                due >= today,
+                "{}: {} due {due} before today",
+                t.name,
+                task.key
+            );
             if roomy {
-                assert!(due <= t.go_live, "{}: {} due after go-live", t.name, task.key);
+                assert!(
+                    due <= t.go_live,
+                    "{}: {} due after go-live",
+                    t.name,
+                    task.key
+                );
             }
         }
         let mut keys: Vec<_> = t.tasks.iter().map(|x| x.key).collect();
@@ -724,7 +842,11 @@ mod tests {
             }
         }
         for p in &t.people {
-            assert!(p.name.ends_with(&format!("({})", p.side.as_str())), "{}", p.name);
+            assert!(
+                p.name.ends_with(&format!("({})", p.side.as_str())),
+                "{}",
+                p.name
+            );
         }
     }
 
@@ -782,7 +904,13 @@ mod tests {
     fn advanced_adds_risks_and_communication() {
         let t = build("advanced", today(), None).unwrap();
         assert!(t.risks.len() >= 3);
-        assert!(t.tasks.iter().filter(|x| x.kind == TaskKind::Meeting).count() >= 4);
+        assert!(
+            t.tasks
+                .iter()
+                .filter(|x| x.kind == TaskKind::Meeting)
+                .count()
+                >= 4
+        );
         let basic = build("basic", today(), None).unwrap();
         assert!(t.tasks.len() > basic.tasks.len());
     }
@@ -821,6 +949,10 @@ mod tests {
         assert_eq!(t.milestones.last().unwrap().due, go);
         assert_eq!(t.signature_date, Some(go - chrono::Duration::days(42)));
         assert!(t.people.iter().any(|p| p.name == "Champion (buyer)"));
-        assert!(t.people.iter().any(|p| p.name == "Account executive (seller)"));
+        assert!(
+            t.people
+                .iter()
+                .any(|p| p.name == "Account executive (seller)")
+        );
     }
 }

@@ -331,8 +331,20 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
         title: h.title.clone(),
         objective: h.objective.clone(),
         success_criteria: h.success_criteria.clone(),
-        signature_date: parse_date(&mut warnings, "the plan", "header", "signature date", &h.signature_date),
-        go_live: parse_date(&mut warnings, "the plan", "header", "go-live date", &h.go_live),
+        signature_date: parse_date(
+            &mut warnings,
+            "the plan",
+            "header",
+            "signature date",
+            &h.signature_date,
+        ),
+        go_live: parse_date(
+            &mut warnings,
+            "the plan",
+            "header",
+            "go-live date",
+            &h.go_live,
+        ),
         created_at: h.created_at,
     };
 
@@ -362,7 +374,10 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
         if ps.len() > 1 {
             let mut ids: Vec<String> = ps.iter().map(|p| p.id.clone()).collect();
             ids.sort();
-            let names: Vec<String> = ps.iter().map(|p| format!("{} ({})", p.name, p.id)).collect();
+            let names: Vec<String> = ps
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.id))
+                .collect();
             warnings.push(Warning {
                 kind: WarningKind::DuplicateEmail,
                 ids,
@@ -374,8 +389,11 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
             });
         }
     }
-    let person_idx: BTreeMap<String, usize> =
-        people.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
+    let person_idx: BTreeMap<String, usize> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
 
     // Milestones.
     let mut deleted = DeletedCounts::default();
@@ -390,7 +408,13 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
         milestones.push(MilestoneView {
             id: m.id.clone(),
             title: m.title.clone(),
-            due: parse_date(&mut warnings, &format!("milestone '{}'", m.title), &m.id, "due date", &m.due),
+            due: parse_date(
+                &mut warnings,
+                &format!("milestone '{}'", m.title),
+                &m.id,
+                "due date",
+                &m.due,
+            ),
             order: m.order,
             progress: Progress::default(),
             overdue: false,
@@ -410,7 +434,10 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
                 Some(_) => None,
             };
             if let Some(why) = why {
-                let label = all_tasks.get(d.as_str()).map(|x| x.title.as_str()).unwrap_or("?");
+                let label = all_tasks
+                    .get(d.as_str())
+                    .map(|x| x.title.as_str())
+                    .unwrap_or("?");
                 warnings.push(Warning {
                     kind: WarningKind::DanglingDependency,
                     ids: vec![t.id.clone(), d.clone()],
@@ -428,9 +455,22 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
         let names: Vec<String> = b
             .cycle
             .iter()
-            .map(|id| format!("'{}' ({id})", all_tasks.get(id.as_str()).map(|t| t.title.as_str()).unwrap_or("?")))
+            .map(|id| {
+                format!(
+                    "'{}' ({id})",
+                    all_tasks
+                        .get(id.as_str())
+                        .map(|t| t.title.as_str())
+                        .unwrap_or("?")
+                )
+            })
             .collect();
-        let title = |id: &str| all_tasks.get(id).map(|t| t.title.clone()).unwrap_or_default();
+        let title = |id: &str| {
+            all_tasks
+                .get(id)
+                .map(|t| t.title.clone())
+                .unwrap_or_default()
+        };
         warnings.push(Warning {
             kind: WarningKind::DependencyCycle,
             ids: b.cycle.clone(),
@@ -462,9 +502,30 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
             continue;
         }
         let what = format!("task '{}'", t.title);
-        let status = parse_enum(&mut warnings, &what, &t.id, "status", &t.status, TaskStatus::from_stored);
-        let kind = parse_enum(&mut warnings, &what, &t.id, "kind", &t.kind, TaskKind::from_stored);
-        let priority = parse_enum(&mut warnings, &what, &t.id, "priority", &t.priority, Priority::from_stored);
+        let status = parse_enum(
+            &mut warnings,
+            &what,
+            &t.id,
+            "status",
+            &t.status,
+            TaskStatus::from_stored,
+        );
+        let kind = parse_enum(
+            &mut warnings,
+            &what,
+            &t.id,
+            "kind",
+            &t.kind,
+            TaskKind::from_stored,
+        );
+        let priority = parse_enum(
+            &mut warnings,
+            &what,
+            &t.id,
+            "priority",
+            &t.priority,
+            Priority::from_stored,
+        );
         let (milestone, milestone_title) = match t.milestone.as_deref() {
             None => (None, None),
             Some(m) => match all_ms.get(m) {
@@ -489,7 +550,11 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
         let (owner, owner_name, owner_side) = match t.owner.as_deref() {
             None => (None, None, None),
             Some(o) => match person_idx.get(o) {
-                Some(&i) => (Some(o.to_string()), Some(people[i].name.clone()), Some(people[i].side)),
+                Some(&i) => (
+                    Some(o.to_string()),
+                    Some(people[i].name.clone()),
+                    Some(people[i].side),
+                ),
                 None => {
                     warnings.push(Warning {
                         kind: WarningKind::DanglingOwner,
@@ -503,10 +568,17 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
                 }
             },
         };
-        let deps: Vec<String> = edges.get(&t.id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let deps: Vec<String> = edges
+            .get(&t.id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         let blocked_by: Vec<String> = deps
             .iter()
-            .filter(|d| all_tasks.get(d.as_str()).is_none_or(|dt| !status_of(dt).is_closed()))
+            .filter(|d| {
+                all_tasks
+                    .get(d.as_str())
+                    .is_none_or(|dt| !status_of(dt).is_closed())
+            })
             .cloned()
             .collect();
         let due = parse_date(&mut warnings, &what, &t.id, "due date", &t.due);
@@ -544,7 +616,11 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
 
     // Progress and per-person counts.
     for m in &mut milestones {
-        m.progress = insights::progress(tasks.iter().filter(|t| t.milestone.as_deref() == Some(m.id.as_str())));
+        m.progress = insights::progress(
+            tasks
+                .iter()
+                .filter(|t| t.milestone.as_deref() == Some(m.id.as_str())),
+        );
         m.overdue = m.due.is_some_and(|d| d < today) && m.progress.done < m.progress.total;
     }
     let progress = insights::progress(tasks.iter());
@@ -580,12 +656,33 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
         risks.push(RiskView {
             id: r.id.clone(),
             title: r.title.clone(),
-            impact: parse_enum(&mut warnings, &what, &r.id, "impact", &r.impact, Level::from_stored),
-            likelihood: parse_enum(&mut warnings, &what, &r.id, "likelihood", &r.likelihood, Level::from_stored),
+            impact: parse_enum(
+                &mut warnings,
+                &what,
+                &r.id,
+                "impact",
+                &r.impact,
+                Level::from_stored,
+            ),
+            likelihood: parse_enum(
+                &mut warnings,
+                &what,
+                &r.id,
+                "likelihood",
+                &r.likelihood,
+                Level::from_stored,
+            ),
             mitigation: r.mitigation.clone(),
             owner,
             owner_name,
-            status: parse_enum(&mut warnings, &what, &r.id, "status", &r.status, RiskStatus::from_stored),
+            status: parse_enum(
+                &mut warnings,
+                &what,
+                &r.id,
+                "status",
+                &r.status,
+                RiskStatus::from_stored,
+            ),
             order: r.order,
         });
     }
@@ -609,7 +706,8 @@ pub fn from_raw(plan: &RawPlan, today: NaiveDate, heads: Vec<String>) -> PlanVie
         // Comments on deleted items stay hidden with them; only truly
         // missing targets are reported.
         if target_kind.is_none() {
-            if !all_tasks.contains_key(c.target.as_str()) && !all_ms.contains_key(c.target.as_str()) {
+            if !all_tasks.contains_key(c.target.as_str()) && !all_ms.contains_key(c.target.as_str())
+            {
                 warnings.push(Warning {
                     kind: WarningKind::OrphanComment,
                     ids: vec![c.id.clone(), c.target.clone()],

@@ -52,7 +52,10 @@ fn create_save_load_round_trip() {
     assert_eq!(v.header.title, "Acme rollout");
     assert_eq!(v.header.created_at, Some(NOW));
     assert!(v.warnings.is_empty());
-    assert!(matches!(PlanDoc::create("  ", &seller(), NOW), Err(ModelError::Empty(_))));
+    assert!(matches!(
+        PlanDoc::create("  ", &seller(), NOW),
+        Err(ModelError::Empty(_))
+    ));
 }
 
 #[test]
@@ -61,7 +64,10 @@ fn refuses_newer_schema_and_non_plans() {
     plan.doc_mut().put(ROOT, "schema", 2u64).unwrap();
     plan.doc_mut().commit();
     let err = PlanDoc::load(&plan.save()).unwrap_err();
-    assert!(matches!(err, ModelError::NewerSchema { found: 2, .. }), "{err}");
+    assert!(
+        matches!(err, ModelError::NewerSchema { found: 2, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("upgrade"));
 
     let mut other = AutoCommit::new();
@@ -100,7 +106,8 @@ fn every_edit_is_one_change_with_author_time_and_message() {
             },
         )
         .unwrap();
-    plan.set_status(&buyer(), NOW + 3, d("2026-12-02"), &t, TaskStatus::Done).unwrap();
+    plan.set_status(&buyer(), NOW + 3, d("2026-12-02"), &t, TaskStatus::Done)
+        .unwrap();
     assert_eq!(changes(&mut plan), before + 3);
 
     let h = plan.history();
@@ -113,7 +120,10 @@ fn every_edit_is_one_change_with_author_time_and_message() {
     assert_eq!(h[2].author, "Sam Seller <sam@vendor.com>");
     assert_eq!(h[3].message, "plan create: Acme");
     // A failed edit leaves no change behind.
-    assert!(plan.set_status(&buyer(), NOW, d("2026-12-02"), "nope", TaskStatus::Done).is_err());
+    assert!(
+        plan.set_status(&buyer(), NOW, d("2026-12-02"), "nope", TaskStatus::Done)
+            .is_err()
+    );
     assert_eq!(changes(&mut plan), before + 3);
     // History serialises.
     let json = serde_json::to_string(&h).unwrap();
@@ -141,15 +151,20 @@ fn actor_is_kept_when_author_is_set() {
 fn status_done_sets_and_reopen_clears_completed() {
     let mut plan = PlanDoc::create("Acme", &seller(), NOW).unwrap();
     let t = task(&mut plan, "Legal redlines");
-    plan.set_status(&seller(), NOW, d("2026-12-03"), &t, TaskStatus::Done).unwrap();
+    plan.set_status(&seller(), NOW, d("2026-12-03"), &t, TaskStatus::Done)
+        .unwrap();
     let v = plan.view(d("2026-12-04")).unwrap();
     assert_eq!(v.tasks[0].completed, Some(d("2026-12-03")));
     assert_eq!(v.progress.percent, 100);
-    plan.set_status(&seller(), NOW, d("2026-12-05"), &t, TaskStatus::InProgress).unwrap();
+    plan.set_status(&seller(), NOW, d("2026-12-05"), &t, TaskStatus::InProgress)
+        .unwrap();
     let v = plan.view(d("2026-12-05")).unwrap();
     assert_eq!(v.tasks[0].completed, None);
     assert_eq!(v.tasks[0].status, TaskStatus::InProgress);
-    assert_eq!(plan.history()[0].message, "task in_progress: Legal redlines");
+    assert_eq!(
+        plan.history()[0].message,
+        "task in_progress: Legal redlines"
+    );
 }
 
 #[test]
@@ -188,7 +203,15 @@ fn validation_errors_say_what_to_do() {
     assert!(matches!(err, ModelError::Empty(_)));
     let t = task(&mut plan, "A");
     assert!(matches!(
-        plan.edit_task(&seller(), NOW, &t, TaskEdit { title: Some(" ".into()), ..TaskEdit::default() }),
+        plan.edit_task(
+            &seller(),
+            NOW,
+            &t,
+            TaskEdit {
+                title: Some(" ".into()),
+                ..TaskEdit::default()
+            }
+        ),
         Err(ModelError::Empty(_))
     ));
     assert!(matches!(
@@ -205,8 +228,14 @@ fn deps_refuse_self_cycles_and_unknown_tasks() {
     let c = task(&mut plan, "C");
     plan.add_dep(&seller(), NOW, &a, &b).unwrap();
     plan.add_dep(&seller(), NOW, &b, &c).unwrap();
-    assert!(matches!(plan.add_dep(&seller(), NOW, &a, &a), Err(ModelError::SelfDependency(_))));
-    assert!(matches!(plan.add_dep(&seller(), NOW, &a, "zzzz"), Err(ModelError::UnknownTask(_))));
+    assert!(matches!(
+        plan.add_dep(&seller(), NOW, &a, &a),
+        Err(ModelError::SelfDependency(_))
+    ));
+    assert!(matches!(
+        plan.add_dep(&seller(), NOW, &a, "zzzz"),
+        Err(ModelError::UnknownTask(_))
+    ));
     match plan.add_dep(&seller(), NOW, &c, &a) {
         Err(ModelError::Cycle { path }) => {
             assert_eq!(path.len(), 4);
@@ -219,9 +248,22 @@ fn deps_refuse_self_cycles_and_unknown_tasks() {
     let ta = v.task(&a).unwrap();
     assert_eq!(ta.deps, vec![b.clone()]);
     assert!(ta.blocked);
-    assert_eq!(insights::next_actions(&v).iter().map(|t| t.title.as_str()).collect::<Vec<_>>(), vec!["C"]);
+    assert_eq!(
+        insights::next_actions(&v)
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect::<Vec<_>>(),
+        vec!["C"]
+    );
     plan.remove_dep(&seller(), NOW, &a, &b).unwrap();
-    assert!(plan.view(d("2026-12-01")).unwrap().task(&a).unwrap().deps.is_empty());
+    assert!(
+        plan.view(d("2026-12-01"))
+            .unwrap()
+            .task(&a)
+            .unwrap()
+            .deps
+            .is_empty()
+    );
     assert!(plan.remove_dep(&seller(), NOW, &a, &b).is_err());
 }
 
@@ -232,16 +274,27 @@ fn resolve_prefixes_names_and_emails() {
         .add_person(
             &seller(),
             NOW,
-            NewPerson { name: "Ana".into(), email: "ana@buyer.com".into(), side: Side::Buyer, role: String::new() },
+            NewPerson {
+                name: "Ana".into(),
+                email: "ana@buyer.com".into(),
+                side: Side::Buyer,
+                role: String::new(),
+            },
         )
         .unwrap();
     assert_eq!(plan.resolve(EntityKind::Person, "ana").unwrap(), ana);
-    assert_eq!(plan.resolve(EntityKind::Person, "ANA@buyer.com").unwrap(), ana);
+    assert_eq!(
+        plan.resolve(EntityKind::Person, "ANA@buyer.com").unwrap(),
+        ana
+    );
     assert_eq!(plan.resolve(EntityKind::Person, &ana[..5]).unwrap(), ana);
-    let err = plan.resolve(EntityKind::Person, "bob").unwrap_err();
-    assert!(err.to_string().contains("no person matches 'bob'"));
+    let err = plan.resolve(EntityKind::Person, "bob smith").unwrap_err();
+    assert!(err.to_string().contains("no person matches 'bob smith'"));
     let t = task(&mut plan, "Security review");
-    assert_eq!(plan.resolve(EntityKind::Task, "security review").unwrap(), t);
+    assert_eq!(
+        plan.resolve(EntityKind::Task, "security review").unwrap(),
+        t
+    );
     assert_eq!(plan.resolve(EntityKind::Comment, &t[..6]).unwrap(), t);
     // Ambiguity: many tasks share a one-letter prefix eventually.
     let mut ids = vec![t];
@@ -251,7 +304,10 @@ fn resolve_prefixes_names_and_emails() {
     let first = ids[0].chars().next().unwrap().to_string();
     let n = ids.iter().filter(|i| i.starts_with(&first)).count();
     if n > 1 {
-        assert!(matches!(plan.resolve(EntityKind::Task, &first), Err(ModelError::Ambiguous { .. })));
+        assert!(matches!(
+            plan.resolve(EntityKind::Task, &first),
+            Err(ModelError::Ambiguous { .. })
+        ));
     }
 }
 
@@ -259,9 +315,20 @@ fn resolve_prefixes_names_and_emails() {
 fn view_derives_progress_overdue_and_owners() {
     let mut plan = PlanDoc::create("Acme", &seller(), NOW).unwrap();
     let ana = plan
-        .add_person(&seller(), NOW, NewPerson { name: "Ana".into(), email: "a@b.c".into(), side: Side::Buyer, role: "legal".into() })
+        .add_person(
+            &seller(),
+            NOW,
+            NewPerson {
+                name: "Ana".into(),
+                email: "a@b.c".into(),
+                side: Side::Buyer,
+                role: "legal".into(),
+            },
+        )
         .unwrap();
-    let m = plan.add_milestone(&seller(), NOW, "Security", Some(d("2026-11-01"))).unwrap();
+    let m = plan
+        .add_milestone(&seller(), NOW, "Security", Some(d("2026-11-01")))
+        .unwrap();
     let mk = |plan: &mut PlanDoc, title: &str, due: &str, status| {
         plan.add_task(
             &seller(),
@@ -283,7 +350,10 @@ fn view_derives_progress_overdue_and_owners() {
     mk(&mut plan, "Dropped", "2026-10-20", TaskStatus::Dropped);
     let v = plan.view(d("2026-11-05")).unwrap();
     let ms = v.milestone(&m).unwrap();
-    assert_eq!((ms.progress.done, ms.progress.total, ms.progress.percent), (1, 2, 50));
+    assert_eq!(
+        (ms.progress.done, ms.progress.total, ms.progress.percent),
+        (1, 2, 50)
+    );
     assert!(ms.overdue);
     assert_eq!(insights::overdue(&v).len(), 1);
     let pen = v.tasks.iter().find(|t| t.title == "Pen test").unwrap();
@@ -297,6 +367,11 @@ fn view_derives_progress_overdue_and_owners() {
     let json = serde_json::to_string(&v).unwrap();
     let back: map_model::PlanView = serde_json::from_str(&json).unwrap();
     assert_eq!(back, v);
+    // CBOR round trip (the store caches views as CBOR).
+    let mut cbor = Vec::new();
+    ciborium::into_writer(&v, &mut cbor).unwrap();
+    let back: map_model::PlanView = ciborium::from_reader(cbor.as_slice()).unwrap();
+    assert_eq!(back, v);
 }
 
 #[test]
@@ -305,9 +380,15 @@ fn move_uses_midpoints_and_renumbers_when_needed() {
     let a = task(&mut plan, "A");
     let b = task(&mut plan, "B");
     let c = task(&mut plan, "C");
-    plan.move_task(&seller(), NOW, &c, Position::Before(b.clone())).unwrap();
+    plan.move_task(&seller(), NOW, &c, Position::Before(b.clone()))
+        .unwrap();
     let titles = |plan: &mut PlanDoc| {
-        plan.view(d("2026-12-01")).unwrap().tasks.iter().map(|t| t.title.clone()).collect::<Vec<_>>()
+        plan.view(d("2026-12-01"))
+            .unwrap()
+            .tasks
+            .iter()
+            .map(|t| t.title.clone())
+            .collect::<Vec<_>>()
     };
     assert_eq!(titles(&mut plan), ["A", "C", "B"]);
     plan.move_task(&seller(), NOW, &a, Position::Last).unwrap();
@@ -315,8 +396,10 @@ fn move_uses_midpoints_and_renumbers_when_needed() {
     plan.move_task(&seller(), NOW, &a, Position::First).unwrap();
     assert_eq!(titles(&mut plan), ["A", "C", "B"]);
     for _ in 0..80 {
-        plan.move_task(&seller(), NOW, &b, Position::After(a.clone())).unwrap();
-        plan.move_task(&seller(), NOW, &c, Position::After(a.clone())).unwrap();
+        plan.move_task(&seller(), NOW, &b, Position::After(a.clone()))
+            .unwrap();
+        plan.move_task(&seller(), NOW, &c, Position::After(a.clone()))
+            .unwrap();
     }
     assert_eq!(titles(&mut plan), ["A", "C", "B"]);
 }
@@ -333,7 +416,12 @@ fn soft_delete_and_restore() {
     assert_eq!(v.deleted.tasks, 1);
     assert!(v.tasks[0].deps.is_empty());
     assert!(v.warnings.is_empty(), "{:?}", v.warnings);
-    assert!(matches!(plan.set_status(&seller(), NOW, d("2026-12-01"), &a, TaskStatus::Done), Err(ModelError::Deleted { .. })));
+    assert!(matches!(
+        plan.set_status(&seller(), NOW, d("2026-12-01"), &a, TaskStatus::Done),
+        Err(ModelError::Deleted { .. })
+    ));
+    // Deleted tasks can still be named (to restore them), but live ones win.
+    assert_eq!(plan.resolve(EntityKind::Task, &a[..11]).unwrap(), a);
     plan.restore_task(&seller(), NOW, &a).unwrap();
     assert_eq!(plan.view(d("2026-12-01")).unwrap().tasks.len(), 2);
 
@@ -344,7 +432,10 @@ fn soft_delete_and_restore() {
     assert!(v.milestones.is_empty());
     assert_eq!(v.task(&a).unwrap().milestone, None);
     assert!(v.warnings.is_empty());
-    assert_eq!(plan.history()[0].message, "milestone delete: M (1 tasks moved out)");
+    assert_eq!(
+        plan.history()[0].message,
+        "milestone delete: M (1 tasks moved out)"
+    );
     plan.restore_milestone(&seller(), NOW, &m).unwrap();
     assert_eq!(plan.view(d("2026-12-01")).unwrap().milestones.len(), 1);
 }
@@ -353,21 +444,62 @@ fn soft_delete_and_restore() {
 fn people_risks_comments_and_header() {
     let mut plan = PlanDoc::create("Acme", &seller(), NOW).unwrap();
     let ana = plan
-        .add_person(&seller(), NOW, NewPerson { name: "Ana".into(), email: "a@b.c".into(), side: Side::Buyer, role: "economic_buyer".into() })
+        .add_person(
+            &seller(),
+            NOW,
+            NewPerson {
+                name: "Ana".into(),
+                email: "a@b.c".into(),
+                side: Side::Buyer,
+                role: "economic_buyer".into(),
+            },
+        )
         .unwrap();
-    plan.edit_person(&seller(), NOW, &ana, PersonEdit { role: Some("Champion".into()), ..PersonEdit::default() }).unwrap();
+    plan.edit_person(
+        &seller(),
+        NOW,
+        &ana,
+        PersonEdit {
+            role: Some("Champion".into()),
+            ..PersonEdit::default()
+        },
+    )
+    .unwrap();
     let t = plan
-        .add_task(&seller(), NOW, d("2026-12-01"), NewTask { title: "T".into(), owner: Some(ana.clone()), ..NewTask::default() })
+        .add_task(
+            &seller(),
+            NOW,
+            d("2026-12-01"),
+            NewTask {
+                title: "T".into(),
+                owner: Some(ana.clone()),
+                ..NewTask::default()
+            },
+        )
         .unwrap();
     let r = plan
-        .add_risk(&seller(), NOW, NewRisk { title: "Budget freeze".into(), mitigation: "Ask early".into(), owner: Some(ana.clone()), ..NewRisk::default() })
+        .add_risk(
+            &seller(),
+            NOW,
+            NewRisk {
+                title: "Budget freeze".into(),
+                mitigation: "Ask early".into(),
+                owner: Some(ana.clone()),
+                ..NewRisk::default()
+            },
+        )
         .unwrap();
-    plan.add_comment(&buyer(), NOW + 5, &t, "Looks good").unwrap();
+    plan.add_comment(&buyer(), NOW + 5, &t, "Looks good")
+        .unwrap();
     plan.add_comment(&buyer(), NOW + 6, &r, "Worried").unwrap();
-    plan.set_objective(&seller(), NOW, "Go live by March").unwrap();
-    plan.set_success_criteria(&seller(), NOW, "SSO works").unwrap();
-    plan.set_signature_date(&seller(), NOW, Some(d("2027-01-15"))).unwrap();
-    plan.set_go_live(&seller(), NOW, Some(d("2027-03-01"))).unwrap();
+    plan.set_objective(&seller(), NOW, "Go live by March")
+        .unwrap();
+    plan.set_success_criteria(&seller(), NOW, "SSO works")
+        .unwrap();
+    plan.set_signature_date(&seller(), NOW, Some(d("2027-01-15")))
+        .unwrap();
+    plan.set_go_live(&seller(), NOW, Some(d("2027-03-01")))
+        .unwrap();
     plan.set_title(&seller(), NOW, "Acme 2027").unwrap();
     let v = plan.view(d("2026-12-01")).unwrap();
     assert_eq!(v.people[0].role, "champion");
@@ -399,7 +531,9 @@ fn reads_plain_strings_and_text_alike() {
     doc.splice_text(&title, 0, 0, "From JS").unwrap();
     doc.put(&h, "objective", "plain objective").unwrap();
     let tasks = doc.put_object(ROOT, "tasks", ObjType::Map).unwrap();
-    let t = doc.put_object(&tasks, "aaaaaaaaaaaa", ObjType::Map).unwrap();
+    let t = doc
+        .put_object(&tasks, "aaaaaaaaaaaa", ObjType::Map)
+        .unwrap();
     let tt = doc.put_object(&t, "title", ObjType::Text).unwrap();
     doc.splice_text(&tt, 0, 0, "JS task").unwrap();
     let st = doc.put_object(&t, "status", ObjType::Text).unwrap();
@@ -415,10 +549,22 @@ fn reads_plain_strings_and_text_alike() {
     assert_eq!(v.tasks[0].status, TaskStatus::Done);
     assert_eq!(v.tasks[0].description, "plain description");
     // Editing a plain-string description turns it into Text.
-    plan.edit_task(&seller(), NOW, "aaaaaaaaaaaa", TaskEdit { description: Some("new".into()), ..TaskEdit::default() }).unwrap();
+    plan.edit_task(
+        &seller(),
+        NOW,
+        "aaaaaaaaaaaa",
+        TaskEdit {
+            description: Some("new".into()),
+            ..TaskEdit::default()
+        },
+    )
+    .unwrap();
     let tasks = plan.doc().get(ROOT, "tasks").unwrap().unwrap().1;
     let t = plan.doc().get(&tasks, "aaaaaaaaaaaa").unwrap().unwrap().1;
-    assert!(matches!(plan.doc().get(&t, "description").unwrap().unwrap().0, automerge::Value::Object(ObjType::Text)));
+    assert!(matches!(
+        plan.doc().get(&t, "description").unwrap().unwrap().0,
+        automerge::Value::Object(ObjType::Text)
+    ));
     // Collections missing from a peer's document are created on first write.
     let id = task(&mut plan, "Added");
     assert!(plan.view(d("2026-12-01")).unwrap().task(&id).is_some());
@@ -436,7 +582,9 @@ fn malformed_documents_never_panic() {
     doc.put(&tasks, "scalar", 1).unwrap();
     let l = doc.put_object(&tasks, "list", ObjType::List).unwrap();
     doc.insert(&l, 0, "x").unwrap();
-    let t = doc.put_object(&tasks, "bbbbbbbbbbbb", ObjType::Map).unwrap();
+    let t = doc
+        .put_object(&tasks, "bbbbbbbbbbbb", ObjType::Map)
+        .unwrap();
     doc.put(&t, "status", "later").unwrap();
     doc.put(&t, "due", 5).unwrap();
     doc.put(&t, "start", "2026-99-99").unwrap();
@@ -451,9 +599,23 @@ fn malformed_documents_never_panic() {
     assert_eq!(v.tasks[0].status, TaskStatus::Todo);
     assert_eq!(v.tasks[0].owner, None);
     assert!(v.warnings.iter().any(|w| w.kind == WarningKind::BadValue));
-    assert!(v.warnings.iter().any(|w| w.kind == WarningKind::DanglingOwner));
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::DanglingOwner)
+    );
     plan.conflicts().unwrap();
     plan.history();
     // Edits still work where they can.
-    assert!(matches!(plan.add_person(&seller(), NOW, NewPerson { name: "X".into(), ..NewPerson::default() }), Ok(_) | Err(_)));
+    assert!(matches!(
+        plan.add_person(
+            &seller(),
+            NOW,
+            NewPerson {
+                name: "X".into(),
+                ..NewPerson::default()
+            }
+        ),
+        Ok(_) | Err(_)
+    ));
 }

@@ -205,10 +205,10 @@ impl WriteTx<'_> {
             .any(|h| previous_heads.contains(&h));
         if missing {
             if let Some(mut stored) = self.load_doc(id)? {
-                merged_from_store = doc
-                    .merge(&mut stored)
-                    .map_err(|e| self.bad_doc(id, format!("cannot merge stored changes: {e}")))?
-                    .len();
+                let added = doc.get_changes_added(&mut stored);
+                merged_from_store = added.len();
+                doc.apply_changes(added)
+                    .map_err(|e| self.bad_doc(id, format!("cannot merge stored changes: {e}")))?;
             }
         }
 

@@ -194,3 +194,45 @@ fn has_sqlite_magic(path: &Path) -> bool {
         Err(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_error_works_with_anyhow_style_callers() {
+        fn assert_bounds<T: Send + Sync + std::error::Error + 'static>() {}
+        assert_bounds::<StoreError>();
+    }
+
+    #[test]
+    fn sqlite_codes_map_to_actionable_variants() {
+        let p = Path::new("/home/ada/.map/map.db");
+        let err = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert!(matches!(
+            classify(p, err(rusqlite::ffi::SQLITE_FULL)),
+            StoreError::DiskFull { .. }
+        ));
+        assert!(matches!(
+            classify(p, err(rusqlite::ffi::SQLITE_BUSY)),
+            StoreError::Busy { secs: 30, .. }
+        ));
+        let e = classify(p, err(rusqlite::ffi::SQLITE_READONLY));
+        assert!(
+            e.to_string()
+                .starts_with("cannot write to /home/ada/.map: "),
+            "{e}"
+        );
+        assert!(matches!(
+            classify(p, err(rusqlite::ffi::SQLITE_CORRUPT)),
+            StoreError::Corrupt { .. }
+        ));
+        // NOTADB on a file that does not start with the SQLite magic.
+        assert!(matches!(
+            classify(p, err(rusqlite::ffi::SQLITE_NOTADB)),
+            StoreError::NotSqlite { .. }
+        ));
+        let busy = classify(p, err(rusqlite::ffi::SQLITE_BUSY)).to_string();
+        assert!(busy.contains("another map process"), "{busy}");
+    }
+}

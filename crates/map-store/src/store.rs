@@ -181,6 +181,28 @@ impl Store {
         Ok(out)
     }
 
+    /// Run SQLite's `PRAGMA quick_check` (reads the whole file: for a
+    /// `doctor`-style command, not for every open). Returns
+    /// [`StoreError::Corrupt`] with SQLite's findings if it is damaged.
+    pub fn quick_check(&self) -> Result<()> {
+        let path = &self.path;
+        let findings: Vec<String> = self
+            .conn
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| classify(path, e))?;
+        if findings.len() == 1 && findings[0] == "ok" {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            path: path.clone(),
+            detail: findings.join("; "),
+        })
+    }
+
     /// Connection settings applied on every open. None of them touches the file.
     fn configure(&self) -> Result<()> {
         let path = &self.path;
@@ -285,6 +307,7 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        store.quick_check().unwrap();
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }

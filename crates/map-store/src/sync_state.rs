@@ -5,6 +5,8 @@
 //! A sync state is the output of `automerge::sync::State::encode` (only the
 //! shared heads survive encoding, which is what automerge intends). Keeping
 //! it lets the next `map sync` start from what the remote already has.
+//! Encoding drops `read_only`: a caller syncing read-only must set
+//! `state.read_only = true` again after [`ReadTx::sync_state`].
 
 use automerge::sync;
 use rusqlite::{OptionalExtension, params};

@@ -57,6 +57,10 @@ pub enum SyncError {
     #[error("invalid document id {0:?}")]
     InvalidDocumentId(String),
 
+    /// Local changes handed to watch mode could not be merged.
+    #[error("could not merge local changes into plan {id}: {reason}")]
+    LocalDocument { id: String, reason: String },
+
     /// The caller's callback (e.g. saving to the database) failed.
     #[error("could not save synced changes: {0}")]
     Persist(#[source] PersistError),
@@ -72,6 +76,7 @@ impl SyncError {
                 | SyncError::Unauthorized { .. }
                 | SyncError::HttpStatus { .. }
                 | SyncError::InvalidDocumentId(_)
+                | SyncError::LocalDocument { .. }
                 | SyncError::Persist(_)
         )
     }

@@ -1,0 +1,179 @@
+//! The relay's HTTP API, as `map share`, `map join` and `map sync` use it:
+//! `POST /v1/invites`, `POST /v1/invites/redeem` and `GET /v1/plans`
+//! (see `docs/contracts.md`). Tokens go in `Authorization: Bearer` and are
+//! never echoed in an error.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{CliError, Result};
+use crate::net::http_base;
+
+/// How long one API call may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A plan the caller can see on a relay.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelayPlan {
+    /// Document id.
+    pub id: String,
+    /// The caller's access: `ro`, `rw` or `owner`.
+    #[serde(default)]
+    pub access: String,
+}
+
+/// What redeeming an invite returns.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Redeemed {
+    /// The user name the relay gave us.
+    pub user: String,
+    /// Our new token.
+    pub token: String,
+    /// The plan's document id.
+    pub plan: String,
+    /// `ro` or `rw`.
+    #[serde(default)]
+    pub access: String,
+}
+
+#[derive(Deserialize)]
+struct InviteReply {
+    invite: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorReply {
+    error: String,
+}
+
+fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| CliError::user(format!("cannot set up HTTP: {e}")))
+}
+
+/// A transport failure (refused, DNS, timeout): exit 3, naming the relay.
+fn unreachable(relay: &str, e: &reqwest::Error) -> CliError {
+    let why = if e.is_timeout() {
+        "no answer in time".to_string()
+    } else if e.is_connect() {
+        "connection refused or host unknown".to_string()
+    } else {
+        e.to_string()
+    };
+    CliError::network(format!("cannot reach relay at {relay}: {why}"))
+        .hint("check the URL and that the relay is running (`map-relay serve`)")
+}
+
+/// The error message of a failed API reply.
+async fn reply_error(resp: reqwest::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let msg = serde_json::from_str::<ErrorReply>(&text)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| text.trim().chars().take(200).collect());
+    (status, msg)
+}
+
+fn refused(relay: &str) -> CliError {
+    CliError::network(format!("the relay at {relay} refused the token"))
+        .hint("check the token with `map remote list`, or ask the plan owner for a new invite")
+}
+
+/// `POST /v1/invites`: an invite line for `plan`.
+pub async fn create_invite(
+    relay: &str,
+    token: &str,
+    plan: &str,
+    access: &str,
+    side: Option<&str>,
+    expires_secs: u64,
+) -> Result<String> {
+    let url = format!("{}/v1/invites", http_base(relay));
+    let body = json!({ "plan": plan, "access": access, "side": side, "expires_secs": expires_secs });
+    let resp = client()?
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| unreachable(relay, &e))?;
+    if resp.status().is_success() {
+        let reply: InviteReply = resp.json().await.map_err(|e| {
+            CliError::network(format!("the relay at {relay} sent an unreadable invite: {e}"))
+        })?;
+        return Ok(reply.invite);
+    }
+    match reply_error(resp).await {
+        (401 | 403, _) => Err(refused(relay)),
+        (404, msg) => Err(CliError::user(format!("the relay would not create an invite: {msg}"))
+            .hint("only someone with read-write access to the plan on this relay can invite")),
+        (400, msg) => Err(CliError::user(format!("the relay rejected the invite request: {msg}"))),
+        (status, msg) => Err(CliError::network(format!(
+            "the relay at {relay} answered HTTP {status}: {msg}"
+        ))
+        .hint("try again later")),
+    }
+}
+
+/// `POST /v1/invites/redeem` (no token: the invite is the credential).
+pub async fn redeem_invite(
+    relay: &str,
+    invite: &str,
+    name: &str,
+    email: Option<&str>,
+    side: Option<&str>,
+) -> Result<Redeemed> {
+    let url = format!("{}/v1/invites/redeem", http_base(relay));
+    let body = json!({ "invite": invite, "name": name, "email": email, "side": side });
+    let resp = client()?
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| unreachable(relay, &e))?;
+    if resp.status().is_success() {
+        return resp.json().await.map_err(|e| {
+            CliError::network(format!("the relay at {relay} sent an unreadable answer: {e}"))
+        });
+    }
+    match reply_error(resp).await {
+        (404, _) => Err(CliError::user("the relay does not know this invite")
+            .hint("check that you copied the whole line, or ask for a new invite")),
+        (410, msg) => Err(CliError::user(format!("this invite cannot be used: {msg}"))
+            .hint("invites work once and expire; ask for a new one")),
+        (400, msg) => Err(CliError::user(format!("the relay rejected the request: {msg}"))
+            .hint("check your name with `map whoami`")),
+        (status, msg) => Err(CliError::network(format!(
+            "the relay at {relay} answered HTTP {status}: {msg}"
+        ))
+        .hint("try again later")),
+    }
+}
+
+/// `GET /v1/plans`: the plans this token can see.
+pub async fn list_plans(relay: &str, token: &str) -> Result<Vec<RelayPlan>> {
+    let url = format!("{}/v1/plans", http_base(relay));
+    let resp = client()?
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| unreachable(relay, &e))?;
+    if !resp.status().is_success() {
+        let (status, msg) = reply_error(resp).await;
+        if status == 401 || status == 403 {
+            return Err(refused(relay));
+        }
+        return Err(CliError::network(format!(
+            "the relay at {relay} answered HTTP {status}: {msg}"
+        )));
+    }
+    resp.json()
+        .await
+        .map_err(|e| CliError::network(format!("the relay at {relay} sent an unreadable plan list: {e}")))
+}

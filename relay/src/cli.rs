@@ -1,0 +1,273 @@
+//! The `map-relay` command line: `serve` and the admin commands (`user add`,
+//! `user list`, `user revoke`, `grant`, `ungrant`, `plans`). The binary only
+//! calls [`main`]; errors print as `error: ...` on stderr with exit code 1
+//! (usage errors: clap's exit code 2).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::Access;
+use crate::config::RelayConfig;
+use crate::db::RelayDb;
+use crate::error::Result;
+use crate::server::Relay;
+
+/// Self-hosted relay for map plans (automerge-repo protocol, version 1).
+#[derive(Debug, Parser)]
+#[command(name = "map-relay", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct DataArg {
+    /// The relay database (SQLite).
+    #[arg(
+        long,
+        env = "MAP_RELAY_DATA",
+        default_value = "relay.db",
+        global = true
+    )]
+    data: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the relay.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Give a user access to a plan.
+    Grant {
+        /// Plan: document id or automerge: URL.
+        plan: String,
+        /// User name.
+        user: String,
+        /// Read-only access.
+        #[arg(
+            long,
+            conflicts_with = "read_write",
+            required_unless_present = "read_write"
+        )]
+        read_only: bool,
+        /// Read-write access.
+        #[arg(long)]
+        read_write: bool,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Take a user's access to a plan away.
+    Ungrant {
+        /// Plan: document id or automerge: URL.
+        plan: String,
+        /// User name.
+        user: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// List the plans stored on the relay.
+    Plans {
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user and print their token (shown only this once).
+    Add {
+        /// Unique user name.
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// List users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Revoke a user: their tokens stop working at once.
+    Revoke {
+        /// User name.
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataArg,
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_message_size: usize,
+    /// Most WebSocket connections at once.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Most WebSocket connections at once from one IP address.
+    #[arg(long, default_value_t = 64)]
+    max_connections_per_ip: usize,
+    /// Seconds between pings to a peer.
+    #[arg(long, default_value_t = 15)]
+    ping_interval: u64,
+    /// Seconds without any frame (or pong) after which a peer is closed.
+    #[arg(long, default_value_t = 45)]
+    idle_timeout: u64,
+    /// Seconds a plan stays in memory after its last connection closed.
+    #[arg(long, default_value_t = 30)]
+    unload_after: u64,
+    /// Log format on stderr (level from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Parse the command line, run, and return the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        command => {
+            init_logging(LogFormat::Text, "warn");
+            admin(command)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    init_logging(args.log_format, "info");
+    let mut config = RelayConfig::new(args.data.data);
+    config.max_message_size = args.max_message_size;
+    config.max_connections = args.max_connections;
+    config.max_connections_per_ip = args.max_connections_per_ip;
+    config.ping_interval = Duration::from_secs(args.ping_interval.max(1));
+    config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    config.unload_after = Duration::from_secs(args.unload_after);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let relay = Relay::open(config)?;
+        let bound = relay.bind(args.listen).await?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "map-relay listening on {}", bound.url())?;
+        stdout.flush()?;
+        drop(stdout);
+        bound.serve(crate::shutdown::signal()).await
+    })
+}
+
+fn admin(command: Command) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Serve(_) => unreachable!("handled by run"),
+        Command::User(UserCommand::Add { name, data }) => {
+            let db = RelayDb::open(&data.data)?;
+            let token = db.add_user(&name)?;
+            writeln!(out, "{token}")?;
+        }
+        Command::User(UserCommand::List { json, data }) => {
+            let db = RelayDb::open_existing(&data.data)?;
+            let users = db.list_users()?;
+            if json {
+                let text = serde_json::to_string_pretty(&users)
+                    .map_err(|e| crate::RelayError::Internal(e.to_string()))?;
+                writeln!(out, "{text}")?;
+            } else {
+                for user in users {
+                    let status = match user.revoked_at {
+                        Some(_) => "revoked",
+                        None => "active",
+                    };
+                    writeln!(
+                        out,
+                        "{}\t{}\t{} plan(s)\t{}",
+                        user.name,
+                        status,
+                        user.plans,
+                        format_ms(user.created_at)
+                    )?;
+                }
+            }
+        }
+        Command::User(UserCommand::Revoke { name, data }) => {
+            let db = RelayDb::open_existing(&data.data)?;
+            db.revoke_user(&name)?;
+            eprintln!("revoked {name}");
+        }
+        Command::Grant {
+            plan,
+            user,
+            read_only,
+            data,
+            ..
+        } => {
+            let db = RelayDb::open_existing(&data.data)?;
+            let access = if read_only {
+                Access::ReadOnly
+            } else {
+                Access::ReadWrite
+            };
+            db.grant(&plan, &user, access)?;
+            eprintln!("granted {access} on {plan} to {user}");
+        }
+        Command::Ungrant { plan, user, data } => {
+            let db = RelayDb::open_existing(&data.data)?;
+            db.ungrant(&plan, &user)?;
+            eprintln!("removed {user}'s access to {plan}");
+        }
+        Command::Plans { data } => {
+            let db = RelayDb::open_existing(&data.data)?;
+            for plan in db.list_plans()? {
+                writeln!(out, "{plan}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}

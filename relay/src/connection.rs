@@ -1,0 +1,355 @@
+//! One WebSocket connection: the handshake (`join` -> `peer`), reading
+//! frames and handing them to the [`Hub`], and a writer task that sends
+//! queued frames and pings.
+//!
+//! Error policy, per connection only (the relay keeps serving everyone else):
+//! - malformed CBOR, a message before `join`, a second `join`, an invalid
+//!   automerge sync payload, a text frame: an `error` message, then close;
+//! - an unsupported protocol version or a peer id in use by another user:
+//!   an `error` message, then close;
+//! - messages whose `senderId` is not the connection's peer id are dropped;
+//! - `doc-unavailable`, `remote-subscription-change`, `remote-heads-changed`
+//!   and message types this relay does not know are ignored (automerge-repo
+//!   peers tolerate unknown types too, which keeps newer clients working);
+//! - no frame (not even a pong) for `idle_timeout`: close.
+//!
+//! The connection body runs in its own task so that even a panic in it is
+//! contained; the cleanup (unsubscribing plans, freeing the peer id) runs
+//! regardless.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use map_sync::{Message, PROTOCOL_VERSION, PeerMetadata};
+use tokio::sync::{mpsc, watch};
+
+use crate::db::AuthUser;
+use crate::hub::{Hub, JoinRefused, Outbox, Outgoing, Peer};
+
+/// Close codes (RFC 6455).
+mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL: u16 = 1002;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+}
+
+/// Longest peer id accepted in `join`.
+const MAX_PEER_ID_LEN: usize = 256;
+
+/// What the reader learned that cleanup needs.
+#[derive(Default)]
+struct Tracked {
+    peer_id: Option<String>,
+    docs: HashSet<String>,
+}
+
+/// Serve one upgraded WebSocket until it closes.
+pub(crate) async fn serve(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    user: AuthUser,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let conn_id = hub.connection_opened();
+    tracing::info!(conn = conn_id, user = %user.name, %remote, "connection opened");
+    let tracked = Arc::new(Mutex::new(Tracked::default()));
+    let body = tokio::spawn(run(
+        socket,
+        hub.clone(),
+        user,
+        conn_id,
+        shutdown,
+        tracked.clone(),
+    ));
+    if let Err(e) = body.await
+        && e.is_panic()
+    {
+        tracing::error!(
+            conn = conn_id,
+            "connection task panicked; connection dropped"
+        );
+    }
+    let (peer_id, docs) = {
+        let mut t = tracked.lock().unwrap_or_else(|p| p.into_inner());
+        (t.peer_id.take(), t.docs.drain().collect::<Vec<_>>())
+    };
+    hub.disconnect(conn_id, peer_id.as_deref(), &docs).await;
+    tracing::info!(conn = conn_id, "connection closed");
+}
+
+/// How to go on after a frame.
+enum Flow {
+    Continue,
+    /// Close, with an `error` message if the text is set.
+    Close(Option<String>, u16),
+}
+
+struct Reader {
+    hub: Arc<Hub>,
+    user: AuthUser,
+    outbox: Outbox,
+    peer: Option<Peer>,
+    tracked: Arc<Mutex<Tracked>>,
+}
+
+async fn run(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    user: AuthUser,
+    conn_id: u64,
+    mut shutdown: watch::Receiver<bool>,
+    tracked: Arc<Mutex<Tracked>>,
+) {
+    let config = hub.config().clone();
+    let (outbox, rx) = Outbox::new(conn_id, config.outgoing_queue);
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write_loop(sink, rx, outbox.killed(), config.ping_interval));
+    let mut killed = outbox.killed();
+    let mut reader = Reader {
+        hub,
+        user,
+        outbox,
+        peer: None,
+        tracked,
+    };
+    let flow = loop {
+        tokio::select! {
+            _ = until_set(&mut killed) => break Flow::Close(None, code::POLICY),
+            _ = until_set(&mut shutdown) => break Flow::Close(None, code::GOING_AWAY),
+            frame = tokio::time::timeout(config.idle_timeout, stream.next()) => {
+                let flow = match frame {
+                    Err(_) => {
+                        tracing::info!(conn = conn_id, "idle timeout: no frame or pong");
+                        Flow::Close(None, code::GOING_AWAY)
+                    }
+                    Ok(None) => break Flow::Continue,
+                    Ok(Some(Err(e))) => {
+                        tracing::info!(conn = conn_id, error = %e, "websocket error");
+                        Flow::Close(Some(format!("websocket error: {e}")), code::PROTOCOL)
+                    }
+                    Ok(Some(Ok(frame))) => reader.frame(frame).await,
+                };
+                if let Flow::Close(..) = flow {
+                    break flow;
+                }
+            }
+        }
+    };
+    if let Flow::Close(reason, code) = flow {
+        if let Some(reason) = &reason {
+            tracing::info!(conn = conn_id, code, reason = %reason, "closing connection");
+        }
+        let error = reason.map(|message| Message::Error {
+            message,
+            sender_id: Some(reader.hub.relay_peer_id().to_owned()),
+            target_id: reader.peer.as_ref().map(|p| p.peer_id.clone()),
+        });
+        reader.outbox.close(error.as_ref(), code);
+    } else {
+        reader.outbox.close(None, code::NORMAL);
+    }
+    // Let the writer flush the error and close frame, but not forever.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    drop(stream);
+}
+
+impl Reader {
+    async fn frame(&mut self, frame: WsMessage) -> Flow {
+        match frame {
+            WsMessage::Binary(bytes) => match Message::decode(&bytes) {
+                Ok(message) => self.message(message).await,
+                Err(e) => Flow::Close(Some(format!("malformed message: {e}")), code::PROTOCOL),
+            },
+            WsMessage::Text(_) => Flow::Close(
+                Some("text frames are not part of the automerge-repo protocol".into()),
+                code::UNSUPPORTED_DATA,
+            ),
+            WsMessage::Ping(_) | WsMessage::Pong(_) => Flow::Continue,
+            WsMessage::Close(_) => Flow::Close(None, code::NORMAL),
+        }
+    }
+
+    async fn message(&mut self, message: Message) -> Flow {
+        let Some(peer) = self.peer.clone() else {
+            return self.join(message);
+        };
+        if message.sender_id().is_some_and(|s| s != peer.peer_id) {
+            tracing::debug!(
+                conn = peer.outbox.conn_id,
+                r#type = message.type_name(),
+                "dropped a message with a foreign senderId"
+            );
+            return Flow::Continue;
+        }
+        match message {
+            Message::Request {
+                document_id, data, ..
+            }
+            | Message::Sync {
+                document_id, data, ..
+            } => match self.hub.on_sync(&peer, &document_id, &data).await {
+                Ok(open) => {
+                    let mut tracked = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+                    if open {
+                        tracked.docs.insert(document_id);
+                    } else {
+                        tracked.docs.remove(&document_id);
+                    }
+                    Flow::Continue
+                }
+                Err(reason) => Flow::Close(Some(reason), code::PROTOCOL),
+            },
+            message @ Message::Ephemeral { .. } => {
+                self.hub.on_ephemeral(&peer, message).await;
+                Flow::Continue
+            }
+            Message::Join { .. } => Flow::Close(Some("already joined".into()), code::PROTOCOL),
+            Message::Peer { .. } => Flow::Close(
+                Some("unexpected peer message: the relay is the server".into()),
+                code::PROTOCOL,
+            ),
+            Message::Leave { .. } => Flow::Close(None, code::NORMAL),
+            Message::Error { message, .. } => {
+                tracing::info!(conn = peer.outbox.conn_id, error = %message, "peer reported an error");
+                Flow::Close(None, code::NORMAL)
+            }
+            Message::DocUnavailable { .. }
+            | Message::RemoteSubscriptionChange { .. }
+            | Message::RemoteHeadsChanged { .. } => Flow::Continue,
+            Message::Unknown { type_name } => {
+                tracing::debug!(conn = peer.outbox.conn_id, r#type = %type_name, "ignored unknown message type");
+                Flow::Continue
+            }
+        }
+    }
+
+    fn join(&mut self, message: Message) -> Flow {
+        let Message::Join {
+            sender_id,
+            supported_protocol_versions,
+            ..
+        } = message
+        else {
+            return Flow::Close(
+                Some(format!(
+                    "expected a join message first, got {}",
+                    message.type_name()
+                )),
+                code::PROTOCOL,
+            );
+        };
+        if !supported_protocol_versions
+            .iter()
+            .any(|v| v == PROTOCOL_VERSION)
+        {
+            return Flow::Close(
+                Some(format!(
+                    "unsupported protocol version(s) {supported_protocol_versions:?}: this relay speaks \"{PROTOCOL_VERSION}\""
+                )),
+                code::PROTOCOL,
+            );
+        }
+        if sender_id.is_empty() || sender_id.len() > MAX_PEER_ID_LEN {
+            return Flow::Close(Some("invalid peer id".into()), code::PROTOCOL);
+        }
+        match self
+            .hub
+            .register_peer(&sender_id, self.user.id, &self.outbox)
+        {
+            Err(JoinRefused::InUseByAnotherUser) => {
+                tracing::warn!(user = %self.user.name, peer = %sender_id, "peer id in use by another user");
+                return Flow::Close(
+                    Some(format!("peer id {sender_id:?} is in use by another user")),
+                    code::POLICY,
+                );
+            }
+            Ok(Some(previous)) => {
+                let error = Message::Error {
+                    message: "replaced by a newer connection with the same peer id".into(),
+                    sender_id: Some(self.hub.relay_peer_id().to_owned()),
+                    target_id: Some(sender_id.clone()),
+                };
+                previous.close(Some(&error), code::NORMAL);
+            }
+            Ok(None) => {}
+        }
+        tracing::info!(conn = self.outbox.conn_id, user = %self.user.name, peer = %sender_id, "peer joined");
+        self.tracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .peer_id = Some(sender_id.clone());
+        self.outbox.send(&Message::Peer {
+            sender_id: self.hub.relay_peer_id().to_owned(),
+            peer_metadata: Some(PeerMetadata {
+                storage_id: Some(self.hub.db().storage_id().to_owned()),
+                is_ephemeral: false,
+            }),
+            selected_protocol_version: PROTOCOL_VERSION.to_owned(),
+            target_id: sender_id.clone(),
+        });
+        self.peer = Some(Peer {
+            user: self.user.clone(),
+            peer_id: sender_id,
+            outbox: self.outbox.clone(),
+        });
+        Flow::Continue
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    mut killed: watch::Receiver<bool>,
+    ping_every: std::time::Duration,
+) {
+    let start = tokio::time::Instant::now() + ping_every;
+    let mut ping = tokio::time::interval_at(start, ping_every);
+    loop {
+        tokio::select! {
+            _ = until_set(&mut killed) => {
+                let _ = sink.send(close_frame(code::POLICY, "too slow")).await;
+                break;
+            }
+            _ = ping.tick() => {
+                if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            out = rx.recv() => match out {
+                None => break,
+                Some(Outgoing::Frame(bytes)) => {
+                    if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Outgoing::Close { error, code }) => {
+                    if let Some(error) = error {
+                        let _ = sink.send(WsMessage::Binary(error.into())).await;
+                    }
+                    let _ = sink.send(close_frame(code, "")).await;
+                    break;
+                }
+            }
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Resolves once the flag is `true` (or its sender is gone).
+async fn until_set(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
+}
+
+fn close_frame(code: u16, reason: &str) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}

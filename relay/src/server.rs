@@ -1,0 +1,190 @@
+//! The embeddable relay: [`Relay`] (open the database), [`BoundRelay`]
+//! (socket bound, address known) and [`BoundRelay::serve`], which runs until
+//! the given shutdown future resolves, then stops accepting, closes every
+//! WebSocket with "going away", waits for them (bounded by
+//! `shutdown_grace`) and checkpoints the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{mpsc, watch};
+
+use crate::auth::Access;
+use crate::config::RelayConfig;
+use crate::db::RelayDb;
+use crate::error::Result;
+use crate::http::{self, AppState};
+use crate::hub::Hub;
+use crate::limits::ConnectionLimits;
+
+/// A relay with its database open, not yet listening.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    config: Arc<RelayConfig>,
+    db: RelayDb,
+}
+
+impl Relay {
+    /// Open (or create) the database named in `config`.
+    pub fn open(config: RelayConfig) -> Result<Relay> {
+        let db = RelayDb::open(&config.data)?;
+        Ok(Relay {
+            config: Arc::new(config),
+            db,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// The database (for admin operations).
+    pub fn db(&self) -> &RelayDb {
+        &self.db
+    }
+
+    /// Create a user; returns their token (shown once).
+    pub fn add_user(&self, name: &str) -> Result<String> {
+        self.db.add_user(name)
+    }
+
+    /// Grant `user` access to `plan` (a document id or `automerge:` URL).
+    pub fn grant(&self, plan: &str, user: &str, access: Access) -> Result<()> {
+        self.db.grant(plan, user, access)
+    }
+
+    /// Bind the listening socket (`127.0.0.1:0` picks a free port).
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<BoundRelay> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let hub = Arc::new(Hub::new(self.db.clone(), self.config.clone()));
+        Ok(BoundRelay {
+            relay: self,
+            listener,
+            local_addr,
+            hub,
+        })
+    }
+}
+
+/// A relay whose socket is bound; [`serve`](BoundRelay::serve) runs it.
+pub struct BoundRelay {
+    relay: Relay,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    hub: Arc<Hub>,
+}
+
+impl std::fmt::Debug for BoundRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundRelay")
+            .field("local_addr", &self.local_addr)
+            .field("db", &self.relay.db)
+            .finish()
+    }
+}
+
+/// A view of a running relay (for tests and `map demo`).
+#[derive(Clone)]
+pub struct RelayHandle {
+    hub: Arc<Hub>,
+}
+
+impl std::fmt::Debug for RelayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayHandle").finish_non_exhaustive()
+    }
+}
+
+impl RelayHandle {
+    /// Plans currently held in memory.
+    pub fn loaded_plans(&self) -> usize {
+        self.hub.loaded_plans()
+    }
+
+    /// Open WebSocket connections.
+    pub fn connections(&self) -> usize {
+        self.hub.connection_count()
+    }
+
+    /// The database.
+    pub fn db(&self) -> &RelayDb {
+        self.hub.db()
+    }
+}
+
+impl BoundRelay {
+    /// The address the relay listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `ws://IP:PORT`: the URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.local_addr)
+    }
+
+    /// The database.
+    pub fn db(&self) -> &RelayDb {
+        &self.relay.db
+    }
+
+    /// A handle that stays valid while the relay serves.
+    pub fn handle(&self) -> RelayHandle {
+        RelayHandle {
+            hub: self.hub.clone(),
+        }
+    }
+
+    /// Serve until `shutdown` resolves, then shut down cleanly.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let BoundRelay {
+            relay,
+            listener,
+            local_addr,
+            hub,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+        let state = AppState {
+            hub: hub.clone(),
+            limits: ConnectionLimits::new(
+                relay.config.max_connections,
+                relay.config.max_connections_per_ip,
+            ),
+            shutdown: stop_rx.clone(),
+            alive: alive_tx,
+            local_addr,
+        };
+        let janitor = tokio::spawn(hub.clone().janitor(stop_rx.clone()));
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let stop = stop_tx.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing connections");
+            stop.send_replace(true);
+        };
+        tracing::info!(addr = %local_addr, db = %relay.db.path().display(), "relay serving");
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await;
+        // Stop every connection (also when serve failed), then wait for them.
+        stop_tx.send_replace(true);
+        if tokio::time::timeout(relay.config.shutdown_grace, alive_rx.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
+        janitor.abort();
+        if let Err(e) = relay.db.checkpoint() {
+            tracing::warn!(error = %e, "checkpoint on shutdown failed");
+        }
+        tracing::info!("relay stopped");
+        served?;
+        Ok(())
+    }
+}
