@@ -146,6 +146,8 @@ fn valid_token_without_grant_sees_the_plan_as_unknown() {
         ),
         "the CLI must report a denied plan exactly like an unknown one"
     );
+    // A plain sync fetches every plan the token can see: not this one.
+    m.map(&["sync", "--relay", relay.url(), "--token", &mallory_token]);
     assert!(
         m.plans().iter().all(|p| p["id"] != plan.as_str()),
         "mallory must not end up with the plan"
@@ -193,7 +195,21 @@ fn read_only_participant_cannot_write() {
 #[test]
 fn expired_invite_is_refused() {
     let relay = Relay::start();
-    let (_seller, plan, token) = seller_with_plan(&relay);
+    let (seller, plan, token) = seller_with_plan(&relay);
+    // One from `map share --expires 1s`, one from the API with expires_secs 1.
+    let from_cli = invite_line(
+        seller
+            .map(&[
+                "share",
+                "--access",
+                "rw",
+                "--side",
+                "buyer",
+                "--expires",
+                "1s",
+            ])
+            .ok(),
+    );
     let (status, body) = http(
         "POST",
         &format!("{}/v1/invites", relay.http_url()),
@@ -206,14 +222,16 @@ fn expired_invite_is_refused() {
         "POST /v1/invites: {status} {body}"
     );
     let v: serde_json::Value = serde_json::from_str(&body).expect("invite JSON");
-    let invite = v["invite"].as_str().expect("{invite}").to_string();
-    assert!(invite.contains("/join/"), "invite {invite:?}");
+    let from_api = v["invite"].as_str().expect("{invite}").to_string();
+    assert!(from_api.contains("/join/"), "invite {from_api:?}");
 
-    // Expiry is wall-clock: it has to pass.
+    // Expiry is wall-clock time on the relay: it has to pass.
     std::thread::sleep(Duration::from_millis(2100));
-    let buyer = Participant::new("Ana", "buyer");
-    buyer.map(&["join", &invite]).fail().stderr_has("expired");
-    assert!(buyer.plans().is_empty(), "nothing joined");
+    for invite in [from_cli, from_api] {
+        let buyer = Participant::new("Ana", "buyer");
+        buyer.map(&["join", &invite]).fail().stderr_has("expired");
+        assert!(buyer.plans().is_empty(), "nothing joined with {invite}");
+    }
 }
 
 #[test]

@@ -254,6 +254,18 @@ async fn request_outcome(peer: &mut Peer, doc_id: &str) -> (Vec<String>, bool) {
     (types, leaked)
 }
 
+/// Sends `offer` as a `sync` for `doc_id`; returns the data of the first
+/// `sync` answered for that document.
+async fn first_sync_reply(peer: &mut Peer, doc_id: &str, offer: Vec<u8>) -> Option<Vec<u8>> {
+    peer.send_sync("sync", doc_id, offer).await;
+    while let Some(m) = peer.recv_within(Duration::from_secs(2)).await {
+        if m.str("documentId") == Some(doc_id) && m.ty() == "sync" {
+            return m.bytes("data").map(<[u8]>::to_vec);
+        }
+    }
+    None
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_without_or_with_bad_token_is_401() {
     let relay = Relay::start();
@@ -384,32 +396,56 @@ async fn unknown_and_denied_documents_are_unavailable_alike() {
     );
     assert!(!unknown_leak);
 
-    // A `sync` (not `request`) pushing changes into a plan Bob may not
-    // access must be refused too, and must not alter it.
+    // A `sync` (not `request`) offering changes for a plan Bob may not
+    // access: the first answer must be the same bytes as for an unknown
+    // plan, and when the changes follow they are refused, not applied.
     let mut forged = AutoCommit::new();
     forged.put(ROOT, "title", "hijacked").unwrap();
     forged.commit();
-    let (types, _) = {
-        let msg = forged
-            .sync()
-            .generate_sync_message(&mut sync::State::new())
-            .unwrap();
-        bob.send_sync("sync", &doc_id, msg.encode()).await;
-        let mut types = Vec::new();
-        while let Some(m) = bob.recv_within(Duration::from_secs(3)).await {
-            if m.str("documentId") == Some(doc_id.as_str()) {
-                types.push(m.ty().to_string());
-                if m.ty() == "doc-unavailable" {
+    let offer = forged
+        .sync()
+        .generate_sync_message(&mut sync::State::new())
+        .unwrap()
+        .encode();
+    let denied_reply = first_sync_reply(&mut bob, &doc_id, offer.clone()).await;
+    let unknown_reply = first_sync_reply(&mut bob, &random_doc_id(), offer).await;
+    assert!(
+        denied_reply.is_some(),
+        "an offer for a denied plan gets a sync reply"
+    );
+    assert_eq!(
+        denied_reply, unknown_reply,
+        "the reply to an offer must not reveal whether the plan exists"
+    );
+
+    let mut state = sync::State::new();
+    let mut types = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    'push: while Instant::now() < end {
+        if let Some(msg) = forged.sync().generate_sync_message(&mut state) {
+            bob.send_sync("sync", &doc_id, msg.encode()).await;
+        }
+        while let Some(m) = bob.recv_within(Duration::from_millis(500)).await {
+            if m.str("documentId") != Some(doc_id.as_str()) {
+                continue;
+            }
+            types.push(m.ty().to_string());
+            match m.ty() {
+                "doc-unavailable" => break 'push,
+                "sync" => {
+                    let sm = sync::Message::decode(m.bytes("data").unwrap()).unwrap();
+                    assert!(sm.changes.is_empty(), "a denied peer received changes");
+                    forged.sync().receive_sync_message(&mut state, sm).unwrap();
                     break;
                 }
+                _ => {}
             }
         }
-        (types, ())
-    };
+    }
     assert_eq!(
         types.last().map(String::as_str),
         Some("doc-unavailable"),
-        "a sync into a denied plan must be answered with doc-unavailable, got {types:?}"
+        "changes pushed into a denied plan must be answered with doc-unavailable, got {types:?}"
     );
     let mut check = AutoCommit::new();
     let mut alice3 = Peer::join(&relay, &alice_token, "alice3").await;

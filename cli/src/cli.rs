@@ -515,6 +515,7 @@ pub enum RemoteCmd {
     /// List relays.
     List(JsonFlag),
     /// Remove a relay.
+    #[command(alias = "rm")]
     Remove {
         /// Name of the relay.
         name: String,
@@ -524,11 +525,14 @@ pub enum RemoteCmd {
 /// `map sync` (the plan is chosen with the global `--plan`).
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Remote to sync with (default: every remote the plan is on).
+    /// Remote to sync with (default: every remote; plans on no relay yet go
+    /// to `origin`, or to the only remote). With `--relay`: the name to
+    /// store that relay under (default `origin`).
     #[arg(long)]
     pub remote: Option<String>,
-    /// Relay URL to sync with directly, without adding a remote.
-    #[arg(long, value_name = "URL", conflicts_with = "remote")]
+    /// Relay URL to sync with; stored as remote `origin` (or `--remote`)
+    /// once the sync succeeds.
+    #[arg(long, value_name = "URL")]
     pub relay: Option<String>,
     /// Token for `--relay`.
     #[arg(long, requires = "relay")]

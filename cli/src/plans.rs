@@ -154,12 +154,10 @@ pub fn save_plan(
     let rows = HistoryRow::since(plan.doc_mut(), &outcome.previous_heads);
     tx.append_history(id, &rows)?;
     let messages = rows.iter().filter_map(|r| r.message.clone()).collect();
-    let updated = if outcome.changed() || tx.plan(id)?.is_none_or(|r| r.title.is_empty()) {
-        updated_at_ms
-    } else {
-        tx.plan(id)?
-            .map(|r| r.updated_at_ms)
-            .unwrap_or(updated_at_ms)
+    // Keep the last update time when nothing changed (a cache refresh).
+    let updated = match tx.plan(id)? {
+        Some(row) if !outcome.changed() && !row.title.is_empty() => row.updated_at_ms,
+        _ => updated_at_ms,
     };
     tx.set_plan_meta(id, &plan.title(), updated)?;
     Ok(Saved {

@@ -29,6 +29,9 @@ pub struct RelayConfig {
     pub outgoing_queue: usize,
     /// How long shutdown waits for connections to close.
     pub shutdown_grace: Duration,
+    /// How often the grants of open connections are checked again, so that
+    /// `ungrant`/`user revoke` (possibly run by another process) take effect.
+    pub revalidate_every: Duration,
 }
 
 impl RelayConfig {
@@ -45,6 +48,7 @@ impl RelayConfig {
             compact_after_chunks: 64,
             outgoing_queue: 1024,
             shutdown_grace: Duration::from_secs(5),
+            revalidate_every: Duration::from_secs(10),
         }
     }
 }

@@ -121,6 +121,7 @@ struct PeerEntry {
 /// One connection's view of one plan.
 struct Subscriber {
     peer_id: String,
+    user_id: i64,
     access: Access,
     state: sync::State,
     outbox: Outbox,
@@ -130,6 +131,7 @@ impl Subscriber {
     fn new(peer: &Peer, access: Access) -> Self {
         Subscriber {
             peer_id: peer.peer_id.clone(),
+            user_id: peer.user.id,
             access,
             state: state_for(access),
             outbox: peer.outbox.clone(),
@@ -287,15 +289,21 @@ impl Hub {
     // ---- documents --------------------------------------------------------
 
     fn unavailable(&self, peer: &Peer, doc_id: &str) {
-        peer.outbox.send(&Message::Sync {
+        self.send_unavailable(&peer.outbox, &peer.peer_id, doc_id);
+    }
+
+    /// An empty `sync`, then `doc-unavailable`: the answer for a plan that is
+    /// unknown or not granted.
+    fn send_unavailable(&self, outbox: &Outbox, peer_id: &str, doc_id: &str) {
+        outbox.send(&Message::Sync {
             sender_id: self.relay_peer_id.clone(),
-            target_id: peer.peer_id.clone(),
+            target_id: peer_id.to_owned(),
             document_id: doc_id.to_owned(),
             data: self.empty_sync.clone(),
         });
-        peer.outbox.send(&Message::DocUnavailable {
+        outbox.send(&Message::DocUnavailable {
             sender_id: self.relay_peer_id.clone(),
-            target_id: peer.peer_id.clone(),
+            target_id: peer_id.to_owned(),
             document_id: doc_id.to_owned(),
         });
     }
@@ -673,7 +681,9 @@ impl Hub {
         }
     }
 
-    /// Drop plans nobody has had open for `unload_after`, until shutdown.
+    /// Until shutdown: drop plans nobody has had open for `unload_after`,
+    /// and every `revalidate_every` re-check the grants of open connections
+    /// (so `ungrant`, a changed grant and `user revoke` reach live connections).
     pub(crate) async fn janitor(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let period = (self.config.unload_after / 4).clamp(
             std::time::Duration::from_millis(50),
@@ -681,12 +691,100 @@ impl Hub {
         );
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let revalidate_every = self
+            .config
+            .revalidate_every
+            .max(std::time::Duration::from_millis(50));
+        let mut revalidate = tokio::time::interval(revalidate_every);
+        revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => self.unload_idle(),
+                _ = revalidate.tick() => {
+                    if let Err(e) = self.revalidate().await {
+                        tracing::warn!(error = %e, "re-checking grants failed");
+                    }
+                }
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// Apply grant changes made since connections opened their plans.
+    async fn revalidate(&self) -> Result<()> {
+        // (plan, connection, user, access) of every subscriber not busy now.
+        let slots: Vec<(String, SlotRef)> = lock(&self.docs)
+            .iter()
+            .map(|(id, slot)| (id.clone(), slot.clone()))
+            .collect();
+        let mut current = Vec::new();
+        for (doc_id, slot) in &slots {
+            if let Ok(slot) = slot.try_lock() {
+                for (conn_id, sub) in &slot.subs {
+                    current.push((doc_id.clone(), *conn_id, sub.user_id, sub.access));
+                }
+            }
+        }
+        if current.is_empty() {
+            return Ok(());
+        }
+        let changed = self
+            .db
+            .call(move |db| {
+                let mut changed = Vec::new();
+                let mut seen = HashMap::new();
+                for (doc_id, conn_id, user_id, access) in current {
+                    let now = match seen.get(&(doc_id.clone(), user_id)) {
+                        Some(now) => *now,
+                        None => {
+                            let now = db.plan_access(user_id, &doc_id)?.access;
+                            seen.insert((doc_id.clone(), user_id), now);
+                            now
+                        }
+                    };
+                    if now != Some(access) {
+                        changed.push((doc_id, conn_id, access, now));
+                    }
+                }
+                Ok(changed)
+            })
+            .await?;
+        for (doc_id, conn_id, was, now) in changed {
+            let Some((_, slot)) = slots.iter().find(|(id, _)| *id == doc_id) else {
+                continue;
+            };
+            let mut slot = slot.lock().await;
+            let slot = &mut *slot;
+            let Some(sub) = slot.subs.get_mut(&conn_id) else {
+                continue;
+            };
+            if sub.access != was {
+                continue; // changed meanwhile; the next round looks again
+            }
+            match now {
+                None => {
+                    if let Some(sub) = slot.subs.remove(&conn_id) {
+                        tracing::info!(plan = %doc_id, peer = %sub.peer_id, "access withdrawn");
+                        self.send_unavailable(&sub.outbox, &sub.peer_id, &doc_id);
+                    }
+                    if slot.subs.is_empty() {
+                        slot.idle_since = Some(Instant::now());
+                    }
+                }
+                Some(access) => {
+                    tracing::info!(plan = %doc_id, peer = %sub.peer_id, %access, "access changed");
+                    sub.access = access;
+                    sub.state.set_read_only(!access.can_write());
+                    if let Some(doc) = slot.doc.as_ref()
+                        && let Some(msg) = doc.generate_sync_message(&mut sub.state)
+                    {
+                        sub.outbox
+                            .send(&self.sync_message(&sub.peer_id, &doc_id, msg));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn unload_idle(&self) {

@@ -200,10 +200,36 @@ async fn unknown_and_ungranted_plans_get_identical_answers() {
     let existing_swapped: Vec<Vec<u8>> = existing.iter().map(swap).collect();
     assert_eq!(existing_swapped, unknown);
 
-    // Pushing changes to someone else's plan does not work either.
+    // Offering heads of a plan (without changes): the relay answers as an
+    // empty document would, identically for both.
+    let offer = |doc_id: &str| {
+        let mut r = Replica::empty(doc_id);
+        r.edit("title", "mine");
+        r.outgoing(&client, false).unwrap()
+    };
+    let offer_existing = offer(&plan.doc_id);
+    let offer_unknown = offer(&unknown_id);
+    send(&mut client.ws, &offer_existing).await;
+    let a = next_message(&mut client.ws, WAIT).await.unwrap();
+    send(&mut client.ws, &offer_unknown).await;
+    let b = next_message(&mut client.ws, WAIT).await.unwrap();
+    match (a, b) {
+        (Message::Sync { data: da, .. }, Message::Sync { data: db, .. }) => {
+            let (ma, mb) = (
+                automerge::sync::Message::decode(&da).unwrap(),
+                automerge::sync::Message::decode(&db).unwrap(),
+            );
+            assert!(ma.heads.is_empty() && mb.heads.is_empty());
+            assert_eq!(ma.need.len(), 1, "asks for the offered head");
+            assert_eq!(mb.need.len(), 1);
+        }
+        other => panic!("expected two syncs, got {other:?}"),
+    }
+
+    // Pushing changes to someone else's plan does not work.
     let mut intruder = Replica::empty(&plan.doc_id);
     intruder.edit("title", "pwned");
-    let push = intruder.outgoing(&client, false).unwrap();
+    let push = forced_push(&client, &intruder, &[]);
     send(&mut client.ws, &push).await;
     let answer = next_message(&mut client.ws, WAIT).await.unwrap();
     assert!(matches!(answer, Message::Sync { .. }));
@@ -247,15 +273,19 @@ async fn owner_pushes_a_new_plan_and_a_reader_receives_it_live() {
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
     let mut plan = Replica::new_plan("Acme rollout");
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
+    // The first message offers heads only: the relay asks for the changes
+    // (no doc-unavailable), then stores them and acknowledges the new heads.
+    let other = sync_until(&mut owner, &mut plan, false, |r| {
         r.state.shared_heads == first
     })
     .await;
+    assert!(other.is_empty(), "{other:?}");
     relay.grant(&plan.doc_id, "bob", Access::ReadOnly);
 
     let mut reader = join(&relay.url(), &bob, "bob-1").await;
     let mut copy = Replica::empty(&plan.doc_id);
-    sync_until(&mut reader, &mut copy, true, |r| r.heads() == first).await;
+    let other = sync_until(&mut reader, &mut copy, true, |r| r.heads() == first).await;
+    assert!(other.is_empty(), "{other:?}");
     assert_eq!(copy.get("title").as_deref(), Some("Acme rollout"));
 
     // A later change reaches the reader without asking.
@@ -734,4 +764,42 @@ async fn shutdown_closes_connections() {
     let (_, closed) = drain_until_closed(&mut client.ws).await;
     assert!(closed);
     assert_eq!(relay.handle.connections(), 0);
+}
+
+#[tokio::test]
+async fn ungrant_reaches_a_live_connection() {
+    let relay = TestRelay::start_with(|c| c.revalidate_every = Duration::from_millis(100)).await;
+    let alice = relay.add_user("alice");
+    let bob = relay.add_user("bob");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("Acme");
+    let first = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == first
+    })
+    .await;
+    relay.grant(&plan.doc_id, "bob", Access::ReadWrite);
+    let mut reader = join(&relay.url(), &bob, "bob-1").await;
+    let mut copy = Replica::empty(&plan.doc_id);
+    sync_until(&mut reader, &mut copy, true, |r| r.heads() == first).await;
+    settle(&mut reader, &mut copy, Duration::from_millis(200)).await;
+
+    relay.handle.db().ungrant(&plan.doc_id, "bob").unwrap();
+    let heard = settle(&mut reader, &mut copy, Duration::from_millis(800)).await;
+    assert!(
+        heard
+            .iter()
+            .any(|m| matches!(m, Message::DocUnavailable { .. })),
+        "{heard:?}"
+    );
+    // Later changes no longer reach bob.
+    plan.edit("title", "secret");
+    let second = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == second
+    })
+    .await;
+    let heard = settle(&mut reader, &mut copy, Duration::from_millis(400)).await;
+    assert!(heard.is_empty(), "{heard:?}");
+    assert_eq!(copy.heads(), first);
 }

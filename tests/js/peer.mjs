@@ -124,32 +124,35 @@ async function main() {
     const repo = connect(wsUrl, token)
     const now = Date.now()
     const taskId = "jsjsjsjstask"
-    const handle = repo.create({
-      schema: new A.Uint(1),
-      header: {
+    // Written the way a JS app would: plain numbers (automerge-js stores
+    // integers as int, others as f64) and plain strings (stored as Text).
+    const handle = repo.create()
+    handle.change(d => {
+      d.schema = 1
+      d.header = {
         title,
         objective: "Created by a JS automerge-repo client",
         success_criteria: "The CLI reads it",
         go_live: "2027-03-31",
-        created_at: new A.Int(now),
-      },
-      people: {},
-      milestones: {},
-      tasks: {
+        created_at: now,
+      }
+      d.people = {}
+      d.milestones = {}
+      d.tasks = {
         [taskId]: {
           title: taskTitle,
           description: "",
           status: "todo",
           kind: "task",
           priority: "medium",
-          order: new A.Float64(1),
-          created_at: new A.Int(now),
+          order: 1,
+          created_at: now,
           deps: {},
         },
-      },
-      risks: {},
-      comments: {},
-    })
+      }
+      d.risks = {}
+      d.comments = {}
+    }, { message: "plan created (from JS)", time: Math.floor(now / 1000) })
     const h = heads(handle.doc())
     await waitRelayHas(wsUrl, token, handle.url, h)
     const httpUrl = wsUrl.replace(/^ws/, "http")

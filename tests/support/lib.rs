@@ -170,7 +170,21 @@ impl Output {
 
 /// Runs `cmd` to completion with stdin closed, killing it after `timeout`.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    let cmdline = format!("{cmd:?}");
+    let program = Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| format!("{:?}", a.to_string_lossy()))
+        .collect();
+    let home = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "MAP_HOME")
+        .and_then(|(_, v)| v)
+        .map(|v| format!("MAP_HOME={} ", v.to_string_lossy()))
+        .unwrap_or_default();
+    let cmdline = format!("{home}{program} {}", args.join(" "));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -14,6 +14,12 @@
 //!   them all; reports plans per second.
 //! - `idle`: C connections (default 1,000) join and stay idle; reports the
 //!   relay's resident memory with them open.
+//! - `at-rest`: W writers (default 8, in parallel) push 10,000 small
+//!   plan-like documents (about 20 keys each), so the relay opens each plan
+//!   once; then every connection closes and the relay is left idle for a few
+//!   seconds (`--at-rest-wait`, longer than the relay's unload delay);
+//!   reports the relay's resident memory at rest. `--spawn-relay` starts
+//!   `map-relay` with `--unload-after` from `--unload-after` (default 2 s).
 //!
 //! For each scenario it records the relay's CPU time and peak RSS from
 //! `/proc` when it knows the relay's pid (`--relay-pid`, or `--spawn-relay`
@@ -76,6 +82,18 @@ struct Args {
     /// Connections in `idle`.
     #[arg(long, default_value_t = 1000)]
     idle: usize,
+    /// Plans stored in `at-rest`.
+    #[arg(long, default_value_t = 10_000)]
+    at_rest_plans: usize,
+    /// Writer connections pushing them in parallel.
+    #[arg(long, default_value_t = 8)]
+    at_rest_writers: usize,
+    /// Seconds to stay idle after every connection closed, before reading RSS.
+    #[arg(long, default_value_t = 5)]
+    at_rest_wait: u64,
+    /// `--unload-after` (seconds) for a relay started with --spawn-relay.
+    #[arg(long, default_value_t = 2)]
+    unload_after: u64,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -91,6 +109,7 @@ enum Scenario {
     Fanout,
     ManyDocs,
     Idle,
+    AtRest,
 }
 
 /// What one scenario measured.
@@ -125,7 +144,7 @@ async fn run(args: Args) -> Result<()> {
     let mut spawned = None;
     let (url, token, pid) = match &args.spawn_relay {
         Some(bin) => {
-            let relay = SpawnedRelay::start(bin)?;
+            let relay = SpawnedRelay::start(bin, args.unload_after)?;
             let out = (relay.url.clone(), Some(relay.token.clone()), Some(relay.pid()));
             spawned = Some(relay);
             out
@@ -152,6 +171,7 @@ async fn run(args: Args) -> Result<()> {
             Scenario::Fanout,
             Scenario::ManyDocs,
             Scenario::Idle,
+            Scenario::AtRest,
         ]
     } else {
         args.scenario.clone()
@@ -164,6 +184,16 @@ async fn run(args: Args) -> Result<()> {
             Scenario::Fanout => fanout(&target, args.peers, args.fanout_changes).await?,
             Scenario::ManyDocs => many_docs(&target, args.docs).await?,
             Scenario::Idle => idle(&target, args.idle, proc.as_ref()).await?,
+            Scenario::AtRest => {
+                at_rest(
+                    &target,
+                    args.at_rest_plans,
+                    args.at_rest_writers,
+                    Duration::from_secs(args.at_rest_wait),
+                    proc.as_ref(),
+                )
+                .await?
+            }
         };
         let (cpu_s, peak_rss_mib, rss_mib) = match (&proc, before) {
             (Some(p), Some(cpu0)) => {
@@ -202,7 +232,10 @@ fn print_table(outcomes: &[Outcome]) {
         println!(
             "{:<8} {:<10} {:>12.2} {:<24} {:>9} {:>11} {:>9}  {}",
             o.server,
-            format!("{:?}", o.scenario).to_lowercase(),
+            serde_json::to_value(o.scenario)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             o.value,
             o.metric,
             opt(o.cpu_s, 3),
@@ -410,6 +443,92 @@ async fn idle(
     Ok((value, "relay RSS MiB", detail))
 }
 
+/// A small plan-like document: about 20 keys in the plan's shape.
+fn plan_like(n: usize) -> Result<AutoCommit> {
+    use automerge::ObjType;
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "schema", 1_u64)?;
+    let header = doc.put_object(ROOT, "header", ObjType::Map)?;
+    doc.put(&header, "title", format!("Plan {n}"))?;
+    doc.put(&header, "objective", "Go live before the end of the quarter")?;
+    doc.put(&header, "go_live", "2027-03-31")?;
+    doc.put(&header, "created_at", 1_764_000_000_000_i64 + n as i64)?;
+    let people = doc.put_object(ROOT, "people", ObjType::Map)?;
+    let p = doc.put_object(&people, "p0000000000a", ObjType::Map)?;
+    doc.put(&p, "name", "Ana Buyer")?;
+    doc.put(&p, "email", "ana@example.com")?;
+    doc.put(&p, "side", "buyer")?;
+    let milestones = doc.put_object(ROOT, "milestones", ObjType::Map)?;
+    let m = doc.put_object(&milestones, "m0000000000a", ObjType::Map)?;
+    doc.put(&m, "title", "Signature")?;
+    doc.put(&m, "due", "2027-02-15")?;
+    let tasks = doc.put_object(ROOT, "tasks", ObjType::Map)?;
+    for i in 0..2 {
+        let t = doc.put_object(&tasks, format!("t000000000{i:02}"), ObjType::Map)?;
+        doc.put(&t, "title", format!("Task {i} of plan {n}"))?;
+        doc.put(&t, "status", "todo")?;
+        doc.put(&t, "owner", "p0000000000a")?;
+        doc.put(&t, "due", "2027-01-15")?;
+    }
+    doc.commit();
+    Ok(doc)
+}
+
+async fn at_rest(
+    t: &Target,
+    plans: usize,
+    writers: usize,
+    wait: Duration,
+    proc: Option<&ProcStats>,
+) -> Result<(f64, &'static str, String)> {
+    const BATCH: usize = 100;
+    let writers = writers.clamp(1, plans.max(1));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(600);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let t = t.clone();
+        let mine: Vec<usize> = (w..plans).step_by(writers).collect();
+        tasks.push(tokio::spawn(async move {
+            let writer = PeerHandle::connect(&t, None).await?;
+            for chunk in mine.chunks(BATCH) {
+                let mut ids = Vec::with_capacity(chunk.len());
+                for &n in chunk {
+                    let id = DocumentId::random().to_string();
+                    writer.add(&id, plan_like(n)?).await?;
+                    ids.push(id);
+                }
+                for id in &ids {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    writer.wait_pushed(id, left).await?;
+                    // The relay has it: keep the load tool's own memory flat.
+                    writer.send(Cmd::Forget(id.clone()))?;
+                }
+            }
+            Ok::<_, anyhow::Error>(writer)
+        }));
+    }
+    let mut open = Vec::new();
+    for task in tasks {
+        open.push(task.await??);
+    }
+    let pushed = start.elapsed();
+    let loaded = proc.map(|p| p.rss_mib()).transpose()?;
+    // Close every connection, then leave the relay idle.
+    drop(open);
+    tokio::time::sleep(wait).await;
+    let rest = proc.map(|p| p.rss_mib()).transpose()?;
+    let detail = format!(
+        "{plans} plans pushed by {writers} writers in {:.1} s ({:.0} plans/s); RSS {} MiB with connections open, {} MiB {}s after closing",
+        pushed.as_secs_f64(),
+        plans as f64 / pushed.as_secs_f64(),
+        loaded.map_or("?".into(), |v| format!("{v:.1}")),
+        rest.map_or("?".into(), |v| format!("{v:.1}")),
+        wait.as_secs()
+    );
+    Ok((rest.unwrap_or(0.0), "relay RSS MiB at rest", detail))
+}
+
 // ---------------------------------------------------------------- peer
 
 type Observer = Box<dyn Fn(&AutoCommit) + Send + Sync>;
@@ -419,6 +538,7 @@ enum Cmd {
     Request(String),
     Edit(String, Box<dyn FnOnce(&mut AutoCommit) + Send>),
     Status(String, oneshot::Sender<Option<DocStatus>>),
+    Forget(String),
 }
 
 struct DocStatus {
@@ -513,6 +633,9 @@ impl PeerHandle {
                                     unavailable: ds.unavailable,
                                 });
                                 let _ = reply.send(st);
+                            }
+                            Cmd::Forget(id) => {
+                                docs.remove(&id);
                             }
                         }
                     }
@@ -697,7 +820,7 @@ struct SpawnedRelay {
 }
 
 impl SpawnedRelay {
-    fn start(bin: &std::path::Path) -> Result<SpawnedRelay> {
+    fn start(bin: &std::path::Path, unload_after: u64) -> Result<SpawnedRelay> {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("relay.db");
         let out = Command::new(bin)
@@ -712,7 +835,8 @@ impl SpawnedRelay {
         let token = String::from_utf8(out.stdout)?.trim().to_string();
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "5000"])
-            .args(["--max-connections-per-ip", "5000", "--data"])
+            .args(["--max-connections-per-ip", "5000"])
+            .args(["--unload-after", &unload_after.to_string(), "--data"])
             .arg(&db)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -19,9 +19,6 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RelayPlan {
     /// Document id.
     pub id: String,
-    /// The caller's access: `ro`, `rw` or `owner`.
-    #[serde(default)]
-    pub access: String,
 }
 
 /// What redeeming an invite returns.
@@ -94,7 +91,8 @@ pub async fn create_invite(
     expires_secs: u64,
 ) -> Result<String> {
     let url = format!("{}/v1/invites", http_base(relay));
-    let body = json!({ "plan": plan, "access": access, "side": side, "expires_secs": expires_secs });
+    let body =
+        json!({ "plan": plan, "access": access, "side": side, "expires_secs": expires_secs });
     let resp = client()?
         .post(url)
         .bearer_auth(token)
@@ -104,15 +102,21 @@ pub async fn create_invite(
         .map_err(|e| unreachable(relay, &e))?;
     if resp.status().is_success() {
         let reply: InviteReply = resp.json().await.map_err(|e| {
-            CliError::network(format!("the relay at {relay} sent an unreadable invite: {e}"))
+            CliError::network(format!(
+                "the relay at {relay} sent an unreadable invite: {e}"
+            ))
         })?;
         return Ok(reply.invite);
     }
     match reply_error(resp).await {
         (401 | 403, _) => Err(refused(relay)),
-        (404, msg) => Err(CliError::user(format!("the relay would not create an invite: {msg}"))
-            .hint("only someone with read-write access to the plan on this relay can invite")),
-        (400, msg) => Err(CliError::user(format!("the relay rejected the invite request: {msg}"))),
+        (404, msg) => Err(
+            CliError::user(format!("the relay would not create an invite: {msg}"))
+                .hint("only someone with read-write access to the plan on this relay can invite"),
+        ),
+        (400, msg) => Err(CliError::user(format!(
+            "the relay rejected the invite request: {msg}"
+        ))),
         (status, msg) => Err(CliError::network(format!(
             "the relay at {relay} answered HTTP {status}: {msg}"
         ))
@@ -138,7 +142,9 @@ pub async fn redeem_invite(
         .map_err(|e| unreachable(relay, &e))?;
     if resp.status().is_success() {
         return resp.json().await.map_err(|e| {
-            CliError::network(format!("the relay at {relay} sent an unreadable answer: {e}"))
+            CliError::network(format!(
+                "the relay at {relay} sent an unreadable answer: {e}"
+            ))
         });
     }
     match reply_error(resp).await {
@@ -146,8 +152,10 @@ pub async fn redeem_invite(
             .hint("check that you copied the whole line, or ask for a new invite")),
         (410, msg) => Err(CliError::user(format!("this invite cannot be used: {msg}"))
             .hint("invites work once and expire; ask for a new one")),
-        (400, msg) => Err(CliError::user(format!("the relay rejected the request: {msg}"))
-            .hint("check your name with `map whoami`")),
+        (400, msg) => Err(
+            CliError::user(format!("the relay rejected the request: {msg}"))
+                .hint("check your name with `map whoami`"),
+        ),
         (status, msg) => Err(CliError::network(format!(
             "the relay at {relay} answered HTTP {status}: {msg}"
         ))
@@ -173,7 +181,9 @@ pub async fn list_plans(relay: &str, token: &str) -> Result<Vec<RelayPlan>> {
             "the relay at {relay} answered HTTP {status}: {msg}"
         )));
     }
-    resp.json()
-        .await
-        .map_err(|e| CliError::network(format!("the relay at {relay} sent an unreadable plan list: {e}")))
+    resp.json().await.map_err(|e| {
+        CliError::network(format!(
+            "the relay at {relay} sent an unreadable plan list: {e}"
+        ))
+    })
 }

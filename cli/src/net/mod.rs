@@ -14,6 +14,7 @@ pub mod join;
 pub mod remote;
 pub mod share;
 pub mod sync;
+pub mod watch;
 
 use map_sync::SyncError;
 
@@ -136,7 +137,10 @@ mod tests {
 
     #[test]
     fn relay_urls() {
-        assert_eq!(normalize_relay_url("ws://127.0.0.1:8787/").unwrap(), "ws://127.0.0.1:8787");
+        assert_eq!(
+            normalize_relay_url("ws://127.0.0.1:8787/").unwrap(),
+            "ws://127.0.0.1:8787"
+        );
         assert_eq!(normalize_relay_url("http://h:1").unwrap(), "ws://h:1");
         assert_eq!(normalize_relay_url("https://h/x/").unwrap(), "wss://h/x");
         assert!(normalize_relay_url("127.0.0.1:8787").is_err());

@@ -31,8 +31,10 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(CliError::user(format!("'{name}' is not a usable remote name"))
-            .hint("use letters, digits, '.', '_' or '-', e.g. origin"))
+        Err(
+            CliError::user(format!("'{name}' is not a usable remote name"))
+                .hint("use letters, digits, '.', '_' or '-', e.g. origin"),
+        )
     }
 }
 
@@ -42,7 +44,9 @@ pub fn run(ctx: &mut Context, cmd: RemoteCmd) -> Result<()> {
         RemoteCmd::Add { name, url, token } => {
             check_name(&name)?;
             let url = normalize_relay_url(&url)?;
-            let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+            let token = token
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty());
             ctx.store()?.write(|tx| {
                 if let Some(existing) = tx.remote(&name)? {
                     return Err(CliError::user(format!(
@@ -100,10 +104,14 @@ pub fn run(ctx: &mut Context, cmd: RemoteCmd) -> Result<()> {
             say(&lines)
         }
         RemoteCmd::Remove { name } => {
-            let existed = ctx.store()?.write(|tx| Ok::<_, CliError>(tx.remove_remote(&name)?))?;
+            let existed = ctx
+                .store()?
+                .write(|tx| Ok::<_, CliError>(tx.remove_remote(&name)?))?;
             if !existed {
-                return Err(CliError::user(format!("there is no remote called '{name}'"))
-                    .hint("list remotes with `map remote list`"));
+                return Err(
+                    CliError::user(format!("there is no remote called '{name}'"))
+                        .hint("list remotes with `map remote list`"),
+                );
             }
             say(&[format!("removed remote {name} (local plans are kept)")])
         }
@@ -125,7 +133,13 @@ pub fn free_name(tx: &WriteTx<'_>, url: &str) -> Result<String> {
         .unwrap_or_default();
     let mut base: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     base = base.trim_matches('-').to_string();
     if base.is_empty() {

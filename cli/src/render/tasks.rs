@@ -25,7 +25,7 @@ pub fn is_waiting(task: &TaskView) -> bool {
 }
 
 /// Render `tasks` (a subset of `view.tasks`) as a table.
-pub fn table_of(tasks: &[&TaskView], view: &PlanView) -> String {
+pub fn table(tasks: &[&TaskView], view: &PlanView) -> String {
     let len = prefix_len(view.tasks.iter().map(|t| t.id.as_str()));
     let mut t = render::table(&["ID", "STATUS", "TASK", "OWNER", "DUE", "MILESTONE"]);
     for task in tasks {
@@ -63,9 +63,4 @@ pub fn owner_label(task: &TaskView) -> String {
         (Some(n), _) => n.clone(),
         _ => String::new(),
     }
-}
-
-/// [`table_of`] under its usual name.
-pub fn table(tasks: &[&TaskView], view: &PlanView) -> String {
-    table_of(tasks, view)
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Side-by-side load test: map-relay against the JS automerge-repo sync server.
+#
+# Builds the release binaries, installs the JS server's pinned dependencies,
+# then for ROUNDS rounds (default 3) runs every scenario of `map-load` against
+# a fresh map-relay and then a fresh JS server (A B A B ...; each scenario on a
+# freshly started server with empty storage), loopback only, and prints one
+# table of medians over the rounds plus the targets' pass/fail.
+#
+#   bench/compare.sh                 # everything, 3 rounds
+#   ROUNDS=5 bench/compare.sh
+#   SCENARIOS="fanout idle" bench/compare.sh
+#   OUT=/tmp/results bench/compare.sh  # keep the raw JSON there
+#   MARKDOWN=1 bench/compare.sh        # table as Markdown (docs/performance.md)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ROUNDS=${ROUNDS:-3}
+SCENARIOS=${SCENARIOS:-"converge fanout many-docs idle at-rest"}
+RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+OUT=${OUT:-$(mktemp -d -t map-compare.XXXXXX)}
+mkdir -p "$OUT"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+log "building release binaries"
+cargo build --release --quiet -p map-bench -p map-relay
+LOAD=$ROOT/target/release/map-load
+RELAY=$ROOT/target/release/map-relay
+
+log "installing the JS sync server (npm ci)"
+npm ci --prefix bench/js-server --no-audit --no-fund --loglevel=error >&2
+
+JS_PID=
+JS_DIR=
+stop_js() {
+    if [[ -n $JS_PID ]]; then
+        kill "$JS_PID" 2>/dev/null || true
+        wait "$JS_PID" 2>/dev/null || true
+        JS_PID=
+    fi
+    if [[ -n $JS_DIR ]]; then
+        rm -rf "$JS_DIR"
+        JS_DIR=
+    fi
+}
+trap stop_js EXIT
+
+# Starts the JS server on a free port with empty storage; sets JS_PID, JS_URL.
+start_js() {
+    JS_DIR=$(mktemp -d -t map-compare-js.XXXXXX)
+    mkdir -p "$JS_DIR/data"
+    DATA_DIR=$JS_DIR/data node bench/js-server/server.js 0 >"$JS_DIR/stdout" 2>"$JS_DIR/stderr" &
+    JS_PID=$!
+    local line=
+    for _ in $(seq 1 200); do
+        line=$(head -n1 "$JS_DIR/stdout" 2>/dev/null || true)
+        [[ $line == *"listening on "* ]] && break
+        if ! kill -0 "$JS_PID" 2>/dev/null; then
+            cat "$JS_DIR/stderr" >&2
+            log "the JS server exited"
+            return 1
+        fi
+        sleep 0.05
+    done
+    [[ $line == *"listening on "* ]] || { log "the JS server did not start"; return 1; }
+    JS_URL="${line##*listening on }/"
+}
+
+failures=0
+for round in $(seq 1 "$ROUNDS"); do
+    for scenario in $SCENARIOS; do
+        log "round $round/$ROUNDS  $scenario  map-relay"
+        if ! timeout "$RUN_TIMEOUT" "$LOAD" --spawn-relay "$RELAY" --label relay \
+            --scenario "$scenario" --json >"$OUT/r$round-$scenario-relay.json"; then
+            log "FAILED: round $round $scenario map-relay"
+            rm -f "$OUT/r$round-$scenario-relay.json"
+            failures=$((failures + 1))
+        fi
+        log "round $round/$ROUNDS  $scenario  js"
+        start_js
+        if ! timeout "$RUN_TIMEOUT" "$LOAD" --url "$JS_URL" --relay-pid "$JS_PID" --label js \
+            --scenario "$scenario" --json >"$OUT/r$round-$scenario-js.json"; then
+            log "FAILED: round $round $scenario js"
+            rm -f "$OUT/r$round-$scenario-js.json"
+            failures=$((failures + 1))
+        fi
+        stop_js
+    done
+done
+
+log "raw results in $OUT"
+python3 bench/aggregate.py ${MARKDOWN:+--markdown} "$OUT"/*.json
+if ((failures > 0)); then
+    log "$failures run(s) failed"
+    exit 1
+fi

@@ -1,0 +1,153 @@
+//! `cli-speed`: whole-process wall time of `map show` and `map task add` on a
+//! plan with a long history (default 10,000 changes).
+//!
+//! It builds the plan in a temporary `MAP_HOME` (the history is written
+//! through the same libraries the CLI uses: `map-model` edits, `map-store`
+//! saves and the history cache), then times each command as a user runs it:
+//! a fresh `map` process per run, interleaved with a baseline (`map
+//! --version`, the cost of starting the process at all) so that the ratios
+//! hold on a noisy machine. Reports medians.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use clap::Parser;
+use map_model::plan::TaskEdit;
+use map_model::{Identity, PlanDoc};
+use map_store::{HistoryRow, Store};
+
+#[derive(Parser, Debug)]
+#[command(about = "Times `map show` and `map task add` on a plan with a long history")]
+struct Args {
+    /// The `map` binary (default: next to this one).
+    #[arg(long)]
+    map: Option<PathBuf>,
+    /// Changes of history to build.
+    #[arg(long, default_value_t = 10_000)]
+    changes: usize,
+    /// Build the plan in this (new, empty) directory and keep it, for profiling.
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// Timed runs of each command.
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let map = match args.map {
+        Some(m) => m,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no parent dir")?
+            .join("map"),
+    };
+    if !map.exists() {
+        bail!("{} not found; build it with `cargo build --release -p map-cli`", map.display());
+    }
+    let tmp = tempfile::tempdir()?;
+    let home_dir = args.home.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let run = |args: &[&str]| -> Result<Duration> {
+        let start = Instant::now();
+        let out = Command::new(&map)
+            .args(args)
+            .env("MAP_HOME", &home_dir)
+            .env("NO_COLOR", "1")
+            .output()?;
+        let took = start.elapsed();
+        if !out.status.success() {
+            bail!(
+                "map {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(took)
+    };
+    run(&["identity", "set", "--name", "Bench Seller", "--email", "bench@vendor.example", "--side", "seller"])?;
+    run(&["init", "Bench plan", "--template", "saas", "--go-live", "+120d"])?;
+    let built = Instant::now();
+    build_history(&home_dir.join("map.db"), args.changes)?;
+    eprintln!(
+        "built {} changes of history in {:.1} s",
+        args.changes,
+        built.elapsed().as_secs_f64()
+    );
+    // The first write refreshes the cached view.
+    run(&["task", "add", "warm-up"])?;
+    run(&["show"])?;
+
+    let (mut base, mut show, mut add) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..args.runs {
+        base.push(run(&["--version"])?);
+        show.push(run(&["show"])?);
+        add.push(run(&["task", "add", &format!("bench task {i}")])?);
+    }
+    let (b, s, a) = (median(&mut base), median(&mut show), median(&mut add));
+    println!("plan with {} changes, {} runs each, medians:", args.changes, args.runs);
+    println!("{:<22} {:>9}  {:>8}", "command", "median", "ratio");
+    println!("{:<22} {:>6.2} ms  {:>7.2}x", "map --version (base)", ms(b), 1.0);
+    println!("{:<22} {:>6.2} ms  {:>7.2}x", "map show", ms(s), ms(s) / ms(b));
+    println!("{:<22} {:>6.2} ms  {:>7.2}x", "map task add", ms(a), ms(a) / ms(b));
+    println!(
+        "targets: show < 10 ms: {}; task add < 30 ms: {}",
+        verdict(ms(s) < 10.0),
+        verdict(ms(a) < 30.0)
+    );
+    Ok(())
+}
+
+/// Appends `changes` edits (due dates and statuses across the plan's tasks)
+/// to the current plan, with history rows, as separate Automerge changes.
+fn build_history(db: &Path, changes: usize) -> Result<()> {
+    let mut store = Store::open(db)?;
+    store.write(|tx| -> Result<()> {
+        let plan_row = tx.list_plans()?.into_iter().next().context("no plan")?;
+        let doc = tx.load_doc(&plan_row.id)?.context("no document")?;
+        let mut plan = PlanDoc::from_doc(doc)?;
+        let by = Identity {
+            name: "Bench Seller".into(),
+            email: "bench@vendor.example".into(),
+            side: map_model::identity::Side::Seller,
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).context("date")?;
+        let tasks: Vec<String> = plan.view(today)?.tasks.iter().map(|t| t.id.clone()).collect();
+        let now = 1_780_000_000_000_i64;
+        for i in 0..changes {
+            let task = &tasks[i % tasks.len()];
+            let due = today + chrono::Days::new(10 + (i % 90) as u64);
+            plan.edit_task(
+                &by,
+                now + i as i64,
+                task,
+                TaskEdit {
+                    due: Some(Some(due)),
+                    ..TaskEdit::default()
+                },
+            )?;
+        }
+        let outcome = tx.save_doc(&plan_row.id, plan.doc_mut())?;
+        let rows = HistoryRow::since(plan.doc_mut(), &outcome.previous_heads);
+        tx.append_history(&plan_row.id, &rows)?;
+        tx.delete_view(&plan_row.id)?;
+        // As the store leaves a plan after its periodic compaction.
+        tx.compact_doc(&plan_row.id)?;
+        Ok(())
+    })
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
