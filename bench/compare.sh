@@ -12,22 +12,34 @@
 #   SCENARIOS="fanout idle" bench/compare.sh
 #   OUT=/tmp/results bench/compare.sh  # keep the raw JSON there
 #   MARKDOWN=1 bench/compare.sh        # table as Markdown (docs/performance.md)
+#   SKIP_BUILD=1 bench/compare.sh      # use the binaries already in target/release
+#   AT_REST_ROUNDS=3 bench/compare.sh  # at-rest in more rounds (default 1: the JS
+#                                      # server takes minutes to take 10,000 plans)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 ROUNDS=${ROUNDS:-3}
 SCENARIOS=${SCENARIOS:-"converge fanout many-docs idle at-rest"}
-RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+AT_REST_ROUNDS=${AT_REST_ROUNDS:-1}
+# One writer: the JS server processes pushes on one thread and, with hundreds
+# of plans in flight, stops answering its own 5 s heartbeat and drops sockets.
+LOAD_ARGS=(--at-rest-writers "${AT_REST_WRITERS:-1}")
+RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 OUT=${OUT:-$(mktemp -d -t map-compare.XXXXXX)}
 mkdir -p "$OUT"
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-log "building release binaries"
-cargo build --release --quiet -p map-bench -p map-relay
-LOAD=$ROOT/target/release/map-load
-RELAY=$ROOT/target/release/map-relay
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    log "building release binaries"
+    cargo build --release --quiet -p map-bench -p map-relay
+fi
+# Private copies, so a concurrent `cargo build` cannot swap them mid-run.
+mkdir -p "$OUT/bin"
+cp target/release/map-load target/release/map-relay "$OUT/bin/"
+LOAD=$OUT/bin/map-load
+RELAY=$OUT/bin/map-relay
 
 log "installing the JS sync server (npm ci)"
 npm ci --prefix bench/js-server --no-audit --no-fund --loglevel=error >&2
@@ -37,6 +49,11 @@ JS_DIR=
 stop_js() {
     if [[ -n $JS_PID ]]; then
         kill "$JS_PID" 2>/dev/null || true
+        for _ in $(seq 1 40); do
+            kill -0 "$JS_PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -9 "$JS_PID" 2>/dev/null || true
         wait "$JS_PID" 2>/dev/null || true
         JS_PID=
     fi
@@ -71,8 +88,11 @@ start_js() {
 failures=0
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in $SCENARIOS; do
+        if [[ $scenario == at-rest ]] && ((round > AT_REST_ROUNDS)); then
+            continue
+        fi
         log "round $round/$ROUNDS  $scenario  map-relay"
-        if ! timeout "$RUN_TIMEOUT" "$LOAD" --spawn-relay "$RELAY" --label relay \
+        if ! timeout "$RUN_TIMEOUT" "$LOAD" --spawn-relay "$RELAY" --label relay "${LOAD_ARGS[@]}" \
             --scenario "$scenario" --json >"$OUT/r$round-$scenario-relay.json"; then
             log "FAILED: round $round $scenario map-relay"
             rm -f "$OUT/r$round-$scenario-relay.json"
@@ -80,12 +100,13 @@ for round in $(seq 1 "$ROUNDS"); do
         fi
         log "round $round/$ROUNDS  $scenario  js"
         start_js
-        if ! timeout "$RUN_TIMEOUT" "$LOAD" --url "$JS_URL" --relay-pid "$JS_PID" --label js \
+        if ! timeout "$RUN_TIMEOUT" "$LOAD" --url "$JS_URL" --relay-pid "$JS_PID" --label js "${LOAD_ARGS[@]}" \
             --scenario "$scenario" --json >"$OUT/r$round-$scenario-js.json"; then
-            log "FAILED: round $round $scenario js"
+            log "FAILED: round $round $scenario js (server log: $OUT/r$round-$scenario-js.log)"
             rm -f "$OUT/r$round-$scenario-js.json"
             failures=$((failures + 1))
         fi
+        cp "$JS_DIR/stderr" "$OUT/r$round-$scenario-js.log" 2>/dev/null || true
         stop_js
     done
 done

@@ -612,3 +612,48 @@ async fn read_only_peer_can_read_but_its_changes_are_not_accepted() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_the_sync_path() {
+    let relay = Relay::start();
+    let token = relay.add_user("alice");
+    let url = format!("{}/healthz", relay.http_url());
+    let (status, body) =
+        tokio::task::spawn_blocking(move || map_e2e::http("GET", &url, None, None))
+            .await
+            .unwrap()
+            .expect("GET /healthz");
+    assert_eq!((status, body.trim()), (200, "ok"), "GET /healthz");
+
+    // The WebSocket endpoint is also served at /sync.
+    let mut req = format!("{}/sync", relay.url())
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    let (mut ws, _) = timeout(STEP, connect_async(req))
+        .await
+        .expect("connect timed out")
+        .expect("/sync must accept the WebSocket upgrade");
+    ws.send(Message::Binary(
+        encode(vec![
+            ("type", text("join")),
+            ("senderId", text("sync-path-peer")),
+            ("peerMetadata", Cbor::Map(vec![])),
+            ("supportedProtocolVersions", Cbor::Array(vec![text("1")])),
+        ])
+        .into(),
+    ))
+    .await
+    .unwrap();
+    let reply = loop {
+        match timeout(STEP, ws.next()).await.expect("no reply") {
+            Some(Ok(Message::Binary(b))) => break decode(&b),
+            Some(Ok(_)) => continue,
+            other => panic!("connection ended: {other:?}"),
+        }
+    };
+    assert_eq!(reply.ty(), "peer", "{reply:?}");
+}

@@ -19,6 +19,16 @@ fn shared_plan() -> Shared {
 
     let seller = Participant::new("Dana", "seller");
     let plan = seller.init_plan("Acme rollout", "saas");
+    let listed = seller.plans();
+    let entry = listed
+        .iter()
+        .find(|p| p["id"] == plan.as_str())
+        .expect("plan listed");
+    assert_eq!(
+        entry["url"],
+        format!("automerge:{plan}").as_str(),
+        "`map plans --json` entries carry the automerge: URL"
+    );
     seller.add_remote("relay", relay.url(), &token);
     seller.sync().ok();
 
@@ -54,6 +64,14 @@ fn shared_plan() -> Shared {
 fn assert_same_plan(a: &Participant, b: &Participant) -> Value {
     let va = a.show();
     let vb = b.show();
+    for v in [&va, &vb] {
+        let id = v["id"].as_str().expect("`map show --json` has `id`");
+        assert_eq!(
+            v["url"],
+            format!("automerge:{id}").as_str(),
+            "`url` in show --json"
+        );
+    }
     assert_eq!(
         heads(&va),
         heads(&vb),
@@ -234,4 +252,17 @@ fn plan_made_offline_syncs_when_a_remote_is_added() {
     buyer.map(&["join", &invite]).ok();
     let v = assert_same_plan(&seller, &buyer);
     assert_eq!(task(&v, "Written before any remote")["status"], "done");
+}
+
+#[test]
+fn demo_runs_on_its_own() {
+    // `map demo` needs no configuration and exits by itself (bounded by the
+    // harness timeout), leaving nothing running.
+    let p = Participant::bare("Demo", "seller");
+    let out = p.map(&["demo"]);
+    out.ok();
+    assert!(
+        !out.stdout.trim().is_empty(),
+        "`map demo` prints what it does"
+    );
 }

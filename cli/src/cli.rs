@@ -63,8 +63,39 @@ pub enum Command {
     Log(LogArgs),
     /// Show fields that concurrent edits left with several values.
     Conflicts(JsonFlag),
-    /// Export the plan as JSON, Markdown or CSV.
+    /// Show the critical path: the chain of tasks that sets the finish date.
+    Path(JsonFlag),
+    /// Preview what moves if a task slips: `map whatif TASK +5d` (nothing is saved).
+    Whatif(WhatIfArgs),
+    /// What each person should do next, most urgent first, with the score.
+    Next(NextArgs),
+    /// Open tasks past their due date.
+    Overdue(JsonFlag),
+    /// Open tasks that are blocked or wait on unfinished dependencies.
+    Blocked(JsonFlag),
+    /// Open tasks of one side that the other side is waiting on.
+    Waiting(WaitingArgs),
+    /// Open tasks nobody has touched for a while.
+    Stale(StaleArgs),
+    /// Check the plan for gaps and impossible dates, with fixes.
+    Check(CheckArgs),
+    /// Record or list baselines (agreed versions of the plan).
+    #[command(subcommand)]
+    Baseline(BaselineCmd),
+    /// Show what slipped, was added or dropped since a baseline, and by whom.
+    Diff {
+        /// Baseline name.
+        name: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw the plan as a timeline (Gantt chart) in the terminal.
+    Timeline(TimelineArgs),
+    /// Export the plan as Markdown, HTML, CSV, XLSX, iCalendar or JSON.
     Export(ExportArgs),
+    /// Import tasks from a CSV spreadsheet into the plan (or a new one).
+    Import(ImportArgs),
     /// Manage relays to sync with.
     #[command(subcommand)]
     Remote(RemoteCmd),
@@ -484,8 +515,14 @@ pub enum ExportFormat {
     Json,
     /// A one-page Markdown summary.
     Md,
-    /// A spreadsheet with the standard MAP columns.
+    /// A one-page, self-contained HTML summary with a Gantt chart.
+    Html,
+    /// A spreadsheet with the standard MAP columns (`map import` reads it).
     Csv,
+    /// A formatted Excel workbook (needs -o FILE or a pipe).
+    Xlsx,
+    /// Due dates as an iCalendar file of all-day events.
+    Ics,
 }
 
 /// `map export`.
@@ -497,6 +534,35 @@ pub struct ExportArgs {
     /// Write to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// With `--format ics`: only this person's tasks (a personal calendar).
+    #[arg(long, value_name = "PERSON")]
+    pub owner: Option<String>,
+}
+
+/// Import formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    /// A spreadsheet with the standard MAP columns.
+    Csv,
+}
+
+/// `map import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to read.
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// Input format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ImportFormat,
+    /// Create a new plan with this title (and make it current) instead of
+    /// updating the current plan or `--plan`.
+    #[arg(long, value_name = "TITLE")]
+    pub new: Option<String>,
+    /// Add owners that are not people of the plan yet (by name, with the
+    /// row's side) instead of refusing the import.
+    #[arg(long)]
+    pub create_people: bool,
 }
 
 /// `map remote ...`.
@@ -566,6 +632,89 @@ pub struct ShareArgs {
     /// How long the invite is valid (e.g. 7d, 12h).
     #[arg(long, default_value = "7d")]
     pub expires: String,
+}
+
+/// `map whatif`.
+#[derive(Debug, Args)]
+pub struct WhatIfArgs {
+    /// Task: id prefix or title.
+    pub task: String,
+    /// How it moves: +5d, -2d, +1w, or a new due date (2026-12-24, fri, ...).
+    #[arg(allow_hyphen_values = true)]
+    pub shift: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `map next`.
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    /// Only my tasks (the person with my email or name).
+    #[arg(long, group = "who")]
+    pub me: bool,
+    /// Only tasks owned by this side.
+    #[arg(long, value_enum, group = "who")]
+    pub side: Option<SideArg>,
+    /// Only tasks of this person (id prefix, name or email).
+    #[arg(long, group = "who")]
+    pub owner: Option<String>,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `map waiting`.
+#[derive(Debug, Args)]
+pub struct WaitingArgs {
+    /// The side being waited on.
+    #[arg(long, value_enum)]
+    pub on: SideArg,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `map stale`.
+#[derive(Debug, Args)]
+pub struct StaleArgs {
+    /// Untouched for at least this many days.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    pub days: u32,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `map check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Exit 1 when there is any finding.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `map baseline ...`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCmd {
+    /// Record the plan as it is now under NAME, shared with everyone on it.
+    Create {
+        /// Name, e.g. "signed-off".
+        name: String,
+    },
+    /// List baselines.
+    List(JsonFlag),
+}
+
+/// `map timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Width of the chart area in columns (10-500; default 60).
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod export;
+mod import;
 mod net;
 mod plans;
 mod render;

@@ -5,9 +5,10 @@
 //! Rules it enforces for every `request`/`sync`:
 //! - a plan the user is not granted and a plan that does not exist get the
 //!   very same answer, so the relay never reveals whether a plan exists: an
-//!   empty `sync` then `doc-unavailable` when the peer has nothing to offer
-//!   (or offers changes it may not push); when the peer offers heads without
-//!   changes, the `sync` an empty document would answer (asking for them);
+//!   empty `sync` then `doc-unavailable` when the peer has nothing of the
+//!   plan; the `sync` an empty document would answer (asking for the
+//!   changes) when the peer offers heads without changes; `doc-unavailable`
+//!   alone when it pushes changes it may not push;
 //! - changes for an unknown plan from a user allowed to create plans create
 //!   it, with that user as owner;
 //! - a read-only grant uses automerge's read-only sync state: the reader's
@@ -288,19 +289,24 @@ impl Hub {
 
     // ---- documents --------------------------------------------------------
 
-    fn unavailable(&self, peer: &Peer, doc_id: &str) {
-        self.send_unavailable(&peer.outbox, &peer.peer_id, doc_id);
+    fn unavailable(&self, peer: &Peer, doc_id: &str, message: &sync::Message) {
+        let offered = !message.heads.is_empty() || !message.changes.is_empty();
+        self.send_unavailable(&peer.outbox, &peer.peer_id, doc_id, !offered);
     }
 
-    /// An empty `sync`, then `doc-unavailable`: the answer for a plan that is
-    /// unknown or not granted.
-    fn send_unavailable(&self, outbox: &Outbox, peer_id: &str, doc_id: &str) {
-        outbox.send(&Message::Sync {
-            sender_id: self.relay_peer_id.clone(),
-            target_id: peer_id.to_owned(),
-            document_id: doc_id.to_owned(),
-            data: self.empty_sync.clone(),
-        });
+    /// The answer for a plan that is unknown or not granted: `doc-unavailable`,
+    /// preceded by an empty `sync` if `with_sync` (for a peer that has nothing
+    /// of the plan, as the JS server does). A peer that has the plan gets no
+    /// empty `sync`: it would answer it with all its changes, again and again.
+    fn send_unavailable(&self, outbox: &Outbox, peer_id: &str, doc_id: &str, with_sync: bool) {
+        if with_sync {
+            outbox.send(&Message::Sync {
+                sender_id: self.relay_peer_id.clone(),
+                target_id: peer_id.to_owned(),
+                document_id: doc_id.to_owned(),
+                data: self.empty_sync.clone(),
+            });
+        }
         outbox.send(&Message::DocUnavailable {
             sender_id: self.relay_peer_id.clone(),
             target_id: peer_id.to_owned(),
@@ -357,7 +363,7 @@ impl Hub {
             }
         }
         self.unsubscribe(peer.outbox.conn_id, doc_id).await;
-        self.unavailable(peer, doc_id);
+        self.unavailable(peer, doc_id, &message);
         Ok(false)
     }
 
@@ -438,7 +444,7 @@ impl Hub {
         message: sync::Message,
     ) -> std::result::Result<bool, String> {
         let Some(mut slot) = self.open_slot(doc_id).await.map_err(internal)? else {
-            self.unavailable(peer, doc_id);
+            self.unavailable(peer, doc_id, &message);
             return Ok(false);
         };
         let conn_id = peer.outbox.conn_id;
@@ -765,7 +771,7 @@ impl Hub {
                 None => {
                     if let Some(sub) = slot.subs.remove(&conn_id) {
                         tracing::info!(plan = %doc_id, peer = %sub.peer_id, "access withdrawn");
-                        self.send_unavailable(&sub.outbox, &sub.peer_id, &doc_id);
+                        self.send_unavailable(&sub.outbox, &sub.peer_id, &doc_id, false);
                     }
                     if slot.subs.is_empty() {
                         slot.idle_since = Some(Instant::now());

@@ -86,12 +86,15 @@ fn main() -> Result<()> {
         show.push(run(&["show"])?);
         add.push(run(&["task", "add", &format!("bench task {i}")])?);
     }
+    let mut load = automerge_load_times(&home_dir.join("map.db"), args.runs)?;
     let (b, s, a) = (median(&mut base), median(&mut show), median(&mut add));
+    let l = median(&mut load);
     println!("plan with {} changes, {} runs each, medians:", args.changes, args.runs);
     println!("{:<22} {:>9}  {:>8}", "command", "median", "ratio");
     println!("{:<22} {:>6.2} ms  {:>7.2}x", "map --version (base)", ms(b), 1.0);
     println!("{:<22} {:>6.2} ms  {:>7.2}x", "map show", ms(s), ms(s) / ms(b));
     println!("{:<22} {:>6.2} ms  {:>7.2}x", "map task add", ms(a), ms(a) / ms(b));
+    println!("{:<22} {:>6.2} ms  {:>7.2}x", "automerge load alone", ms(l), ms(l) / ms(b));
     println!(
         "targets: show < 10 ms: {}; task add < 30 ms: {}",
         verdict(ms(s) < 10.0),
@@ -137,6 +140,25 @@ fn build_history(db: &Path, changes: usize) -> Result<()> {
         tx.compact_doc(&plan_row.id)?;
         Ok(())
     })
+}
+
+/// In-process time to load the plan's document with automerge alone (what
+/// any write must pay at least once), for comparison.
+fn automerge_load_times(db: &Path, runs: usize) -> Result<Vec<Duration>> {
+    let store = Store::open(db)?;
+    let bytes = store.read(|tx| -> Result<Vec<u8>> {
+        let plan_row = tx.list_plans()?.into_iter().next().context("no plan")?;
+        let mut doc = tx.load_doc(&plan_row.id)?.context("no document")?;
+        Ok(doc.save())
+    })?;
+    let mut out = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let doc = automerge::AutoCommit::load_unverified_heads(&bytes)?;
+        out.push(start.elapsed());
+        drop(doc);
+    }
+    Ok(out)
 }
 
 fn median(v: &mut [Duration]) -> Duration {

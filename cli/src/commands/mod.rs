@@ -1,8 +1,9 @@
 //! Command dispatch, plus the small argument helpers every command group
 //! shares (dates, "none" to clear a field, enum conversions, confirmations).
 
+pub mod analysis;
+pub mod baseline;
 pub mod dep;
-pub mod export;
 pub mod identity;
 pub mod log;
 pub mod milestone;
@@ -40,7 +41,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Comment { id, text } => dep::comment(&mut ctx, &id, &text),
         Command::Log(args) => log::log(&mut ctx, args),
         Command::Conflicts(a) => log::conflicts(&mut ctx, a.json),
-        Command::Export(args) => export::run(&mut ctx, args),
+        Command::Path(a) => analysis::path(&mut ctx, a.json),
+        Command::Whatif(args) => analysis::whatif(&mut ctx, args),
+        Command::Next(args) => analysis::next(&mut ctx, args),
+        Command::Overdue(a) => analysis::overdue(&mut ctx, a.json),
+        Command::Blocked(a) => analysis::blocked(&mut ctx, a.json),
+        Command::Waiting(args) => analysis::waiting(&mut ctx, args),
+        Command::Stale(args) => analysis::stale(&mut ctx, args),
+        Command::Check(args) => analysis::check(&mut ctx, args),
+        Command::Baseline(cmd) => baseline::run(&mut ctx, cmd),
+        Command::Diff { name, json } => baseline::diff(&mut ctx, &name, json),
+        Command::Timeline(args) => analysis::timeline(&mut ctx, args),
+        Command::Export(args) => crate::export::run(&mut ctx, args),
+        Command::Import(args) => crate::import::run(&mut ctx, args),
         Command::Remote(cmd) => crate::net::remote(&mut ctx, cmd),
         Command::Sync(args) => crate::net::sync(&mut ctx, args),
         Command::Share(args) => crate::net::share(&mut ctx, args),

@@ -6,8 +6,10 @@
 //! that anstream strips when colour is off; tables style their cells
 //! through comfy-table so column widths stay right either way.
 
+pub mod analysis;
 pub mod show;
 pub mod tasks;
+pub mod timeline;
 
 use anstyle::{AnsiColor, Style};
 use comfy_table::{Cell, Color, ContentArrangement, Table};

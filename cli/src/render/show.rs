@@ -75,6 +75,10 @@ pub fn plan(id: &str, view: &PlanView) -> String {
     if !parts.is_empty() {
         out.push(parts.join(", "));
     }
+    let sched = map_model::schedule::schedule(view);
+    if let Some(line) = crate::render::analysis::critical_line(view, &sched) {
+        out.push(line);
+    }
     if !view.risks.is_empty() {
         out.push(String::new());
         out.push(bold("Risks"));

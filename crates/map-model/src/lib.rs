@@ -5,6 +5,8 @@
 //! Callers pass the current time and today's date.
 #![forbid(unsafe_code)]
 
+pub mod activity;
+pub mod baseline;
 pub mod conflicts;
 pub mod dates;
 pub mod deps;
@@ -15,10 +17,13 @@ pub mod history;
 pub mod identity;
 pub mod ids;
 pub mod insights;
+pub mod lint;
 pub mod plan;
 pub mod raw;
+pub mod schedule;
 pub mod schema;
 pub mod templates;
+pub mod urgency;
 pub mod view;
 
 pub use doc_id::DocumentId;

@@ -380,7 +380,7 @@ impl PlanDoc {
     }
 
     /// Run `f` as one change: commit it with its message, or roll it back.
-    fn edit<T>(
+    pub(crate) fn edit<T>(
         &mut self,
         by: &Identity,
         now: i64,

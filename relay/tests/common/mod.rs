@@ -330,7 +330,12 @@ pub async fn sync_until(
 /// Answer sync messages for a while (lets the relay finish its round).
 pub async fn settle(client: &mut Client, replica: &mut Replica, wait: Duration) -> Vec<Message> {
     let mut other = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
     while let Some(message) = next_message(&mut client.ws, wait).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages never stop: {other:?}"
+        );
         match message {
             Message::Sync {
                 document_id, data, ..

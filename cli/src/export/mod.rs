@@ -1,0 +1,182 @@
+//! `map export --format md|html|csv|xlsx|ics|json [-o FILE]`: the plan in
+//! the formats people already use. JSON for scripts (same as `map show
+//! --json`), a one-page Markdown or HTML summary for people (the HTML page
+//! is self-contained and draws the timeline as an SVG Gantt chart), CSV and
+//! XLSX for spreadsheets (the CSV is the one `map import` reads back), and
+//! an iCalendar file of due dates (`--owner` makes a personal calendar).
+//!
+//! Every exporter is a pure function of an [`Export`] (the cached view, the
+//! plan id and the latest history rows); this module only reads the store
+//! and writes the bytes.
+
+pub mod csv;
+pub mod gantt;
+pub mod html;
+pub mod ics;
+pub mod md;
+pub mod xlsx;
+
+use std::io::{IsTerminal, Write};
+
+use chrono::NaiveDate;
+use map_model::PlanView;
+use map_store::HistoryRow;
+
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::commands::plan::ShowJson;
+use crate::context::Context;
+use crate::error::{CliError, Result, io_error};
+use crate::plans;
+
+/// How many recent changes the summaries list.
+pub const HISTORY_HIGHLIGHTS: usize = 10;
+
+/// Everything an exporter needs.
+#[derive(Debug, Clone)]
+pub struct Export {
+    /// The plan's document id.
+    pub id: String,
+    /// The plan view (refreshed for today).
+    pub view: PlanView,
+    /// The latest changes, newest first.
+    pub history: Vec<HistoryRow>,
+    /// Now (ms since the epoch), for timestamps in the output.
+    pub now_ms: i64,
+}
+
+impl Export {
+    /// Today, as the view sees it.
+    pub fn today(&self) -> NaiveDate {
+        self.view.today
+    }
+}
+
+/// `map export`.
+pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<()> {
+    if args.owner.is_some() && !matches!(args.format, ExportFormat::Ics) {
+        return Err(CliError::user("--owner only applies to --format ics")
+            .hint("drop --owner, or export a personal calendar with `--format ics --owner NAME`"));
+    }
+    let binary = matches!(args.format, ExportFormat::Xlsx);
+    if binary && args.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(CliError::user(
+            "an xlsx workbook is binary and will not be written to a terminal",
+        )
+        .hint("write it to a file with `-o plan.xlsx`"));
+    }
+    let export = load(ctx)?;
+    let bytes = match args.format {
+        ExportFormat::Json => json(&export)?,
+        ExportFormat::Md => md::markdown(&export).into_bytes(),
+        ExportFormat::Html => html::page(&export).into_bytes(),
+        ExportFormat::Csv => csv::write(&export.view)?,
+        ExportFormat::Xlsx => xlsx::workbook(&export)?,
+        ExportFormat::Ics => {
+            let owner = args
+                .owner
+                .as_deref()
+                .map(|q| find_person(&export.view, q))
+                .transpose()?;
+            ics::calendar(&export, owner.as_deref()).into_bytes()
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &bytes)
+                .map_err(|e| io_error(format!("cannot write {}", path.display()), e))?;
+            crate::commands::say(&[format!("exported: {}", path.display())])
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(&bytes)
+            .map_err(|e| io_error("cannot write output", e)),
+    }
+}
+
+/// Read the target plan's view and latest history in one read transaction.
+pub fn load(ctx: &mut Context) -> Result<Export> {
+    let plan_arg = ctx.plan_arg.clone();
+    let today = ctx.today();
+    let now_ms = ctx.now_ms();
+    ctx.store()?.read(|tx| {
+        let row = plans::target_plan(tx, plan_arg.as_deref())?;
+        let view = plans::read_view(tx, &row.id, today)?;
+        let history = tx.history(&row.id, HISTORY_HIGHLIGHTS)?;
+        Ok::<_, CliError>(Export {
+            id: row.id,
+            view,
+            history,
+            now_ms,
+        })
+    })
+}
+
+fn json(e: &Export) -> Result<Vec<u8>> {
+    let mut s = serde_json::to_string_pretty(&ShowJson {
+        url: format!("automerge:{}", e.id),
+        id: e.id.clone(),
+        view: &e.view,
+    })
+    .map_err(|e| CliError::user(format!("cannot encode JSON: {e}")))?;
+    s.push('\n');
+    Ok(s.into_bytes())
+}
+
+/// A person of the view by id (prefix), name or email (case-insensitive);
+/// returns their id.
+pub fn find_person(view: &PlanView, query: &str) -> Result<String> {
+    let q = query.trim().to_lowercase();
+    let hits = |f: &dyn Fn(&map_model::view::PersonView) -> bool| -> Vec<String> {
+        view.people
+            .iter()
+            .filter(|p| f(p))
+            .map(|p| p.id.clone())
+            .collect()
+    };
+    for found in [
+        hits(&|p| p.id == q),
+        hits(&|p| p.name.trim().to_lowercase() == q || p.email.trim().to_lowercase() == q),
+        hits(&|p| !q.is_empty() && p.id.starts_with(&q)),
+        hits(&|p| {
+            !q.is_empty()
+                && (p.name.to_lowercase().starts_with(&q)
+                    || p.name
+                        .to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|w| w == q))
+        }),
+    ] {
+        match found.len() {
+            0 => continue,
+            1 => return Ok(found.into_iter().next().unwrap_or_default()),
+            _ => {
+                return Err(CliError::user(format!("'{query}' matches several people"))
+                    .hint("give the full name, the email or the id"));
+            }
+        }
+    }
+    Err(CliError::user(format!("no person matches '{query}'"))
+        .hint("list people with `map person list`"))
+}
+
+/// `YYYY-MM-DD`, or empty.
+pub fn date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A change time (ms) as `YYYY-MM-DD HH:MM` UTC.
+pub fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// The author's name without the `<email>` part.
+pub fn author_name(author: Option<&str>) -> String {
+    let a = author.unwrap_or("unknown");
+    match a.split_once(" <") {
+        Some((name, _)) => name.trim().to_string(),
+        None => a.trim().to_string(),
+    }
+}
