@@ -481,7 +481,7 @@ async fn at_rest(
     wait: Duration,
     proc: Option<&ProcStats>,
 ) -> Result<(f64, &'static str, String)> {
-    const BATCH: usize = 100;
+    const BATCH: usize = 50;
     let writers = writers.clamp(1, plans.max(1));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(600);
@@ -560,7 +560,25 @@ struct PeerHandle {
 }
 
 impl PeerHandle {
+    /// Connects and joins, retrying twice: the JS server sometimes resets a
+    /// socket during the handshake while it is busy.
     async fn connect(t: &Target, observer: Option<Observer>) -> Result<PeerHandle> {
+        let observer = observer.map(Arc::new);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match PeerHandle::connect_once(t, observer.clone()).await {
+                Ok(p) => return Ok(p),
+                Err(e) if attempt < 3 => {
+                    eprintln!("map-load: connect failed ({e:#}); retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn connect_once(t: &Target, observer: Option<Arc<Observer>>) -> Result<PeerHandle> {
         let url = match &t.token {
             Some(tok) if !t.url.contains("token=") => {
                 let sep = if t.url.contains('?') { '&' } else { '?' };
