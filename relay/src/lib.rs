@@ -3,6 +3,17 @@
 //! users read them, accepts writes only from read-write users, and passes
 //! every accepted change on to the other connections that have the plan open.
 //!
+//! Modules: [`config`] (limits), [`db`] (SQLite: plans, users, token
+//! hashes, grants, invites, deliveries), [`auth`] (tokens, access levels),
+//! `hub` (plans in memory, sync states, access rules), `connection` (one
+//! WebSocket: handshake, error policy, pings), `http` (routes and JSON API),
+//! `server` ([`Relay`], [`BoundRelay`]), [`cli`] (the binary's commands).
+//!
+//! Protocol decisions: unknown message types, `remote-subscription-change`
+//! and `remote-heads-changed` are ignored (forward compatible, as
+//! automerge-repo peers do); malformed frames, text frames and invalid sync
+//! payloads get an `error` message and close that connection only.
+//!
 //! Embed it (as `map demo` and the tests do):
 //!
 //! ```no_run

@@ -856,7 +856,7 @@ async fn idle_peers_are_closed() {
             .await
             .is_none()
     );
-    send(&mut live.ws, &join_message("again", &["1"])).await; // still open: gets an error
+    send(&mut live.ws, &join_message("alice-1", &["1"])).await; // still open: a second join is an error
     let (seen, closed) = drain_until_closed(&mut live.ws).await;
     assert!(closed);
     assert!(matches!(&seen[..], [Message::Error { .. }]), "{seen:?}");

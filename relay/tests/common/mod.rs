@@ -153,8 +153,9 @@ pub async fn send(ws: &mut Ws, message: &Message) {
 
 /// The next protocol message, skipping pings/pongs. `None` on close/end.
 pub async fn next_message(ws: &mut Ws, wait: Duration) -> Option<Message> {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let frame = tokio::time::timeout(wait, ws.next()).await.ok()??;
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
         match frame {
             Ok(WsMessage::Binary(bytes)) => {
                 return Some(Message::decode(&bytes).expect("relay sends valid messages"));
@@ -168,8 +169,9 @@ pub async fn next_message(ws: &mut Ws, wait: Duration) -> Option<Message> {
 
 /// The raw bytes of the next binary frame.
 pub async fn next_frame(ws: &mut Ws) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let frame = tokio::time::timeout(WAIT, ws.next()).await.ok()??;
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
         match frame {
             Ok(WsMessage::Binary(bytes)) => return Some(bytes.to_vec()),
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
