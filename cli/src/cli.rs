@@ -506,6 +506,10 @@ pub struct LogArgs {
     /// Show at most N changes.
     #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 20)]
     pub limit: usize,
+    /// Ask the plan's relay who delivered each change and flag changes whose
+    /// deliverer is neither the claimed author nor relaying for them.
+    #[arg(long)]
+    pub verified: bool,
 }
 
 /// Export formats.

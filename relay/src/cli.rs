@@ -130,6 +130,20 @@ struct ServeArgs {
     /// Seconds a plan stays in memory after its last connection closed.
     #[arg(long, default_value_t = 30)]
     unload_after: u64,
+    /// Failed authentications per minute from one IP address before it is
+    /// refused (429) for the cooldown; 0 disables the limit.
+    #[arg(long, default_value_t = 20)]
+    max_auth_failures: u32,
+    /// Seconds an address that failed authentication too often is refused.
+    #[arg(long, default_value_t = 60)]
+    auth_cooldown: u64,
+    /// WebSocket connection attempts per minute from one IP address; more get
+    /// 429. 0 disables the limit.
+    #[arg(long, default_value_t = 600)]
+    max_connect_attempts: u32,
+    /// Seconds a client has to send a complete HTTP request head.
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout: u64,
     /// Log format on stderr (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -184,6 +198,10 @@ fn serve(args: ServeArgs) -> Result<()> {
     config.ping_interval = Duration::from_secs(args.ping_interval.max(1));
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.unload_after = Duration::from_secs(args.unload_after);
+    config.max_auth_failures = args.max_auth_failures;
+    config.auth_cooldown = Duration::from_secs(args.auth_cooldown);
+    config.max_connect_attempts = args.max_connect_attempts;
+    config.header_read_timeout = Duration::from_secs(args.header_read_timeout.max(1));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let relay = Relay::open(config)?;

@@ -32,6 +32,18 @@ pub struct RelayConfig {
     /// How often the grants of open connections are checked again, so that
     /// `ungrant`/`user revoke` (possibly run by another process) take effect.
     pub revalidate_every: Duration,
+    /// Failed authentications (401, failed invite redemption) from one IP
+    /// address within a minute after which it gets 429 for `auth_cooldown`
+    /// (0: no limit).
+    pub max_auth_failures: u32,
+    /// How long an address that failed authentication too often is refused.
+    pub auth_cooldown: Duration,
+    /// WebSocket connection attempts per minute from one IP address; more get
+    /// 429 (0: no limit).
+    pub max_connect_attempts: u32,
+    /// A client must send a complete HTTP request head (including the
+    /// WebSocket upgrade request) within this long, or it is disconnected.
+    pub header_read_timeout: Duration,
 }
 
 impl RelayConfig {
@@ -49,6 +61,10 @@ impl RelayConfig {
             outgoing_queue: 1024,
             shutdown_grace: Duration::from_secs(5),
             revalidate_every: Duration::from_secs(10),
+            max_auth_failures: 20,
+            auth_cooldown: Duration::from_secs(60),
+            max_connect_attempts: 600,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -160,6 +160,20 @@ pub struct ChangeBatch<'a> {
     pub snapshot: Option<&'a [u8]>,
 }
 
+/// One delivery record (`GET /v1/plans/{id}/deliveries`): which
+/// authenticated user first delivered a change to this relay, and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Delivery {
+    /// Hex hash of the change.
+    pub hash: String,
+    /// The relay user who delivered it first.
+    pub user: String,
+    /// That user's email, if they gave one when joining.
+    pub email: Option<String>,
+    /// When the relay stored it (ms since the epoch).
+    pub at: i64,
+}
+
 /// What redeeming an invite produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Redeemed {
@@ -565,6 +579,26 @@ impl RelayDb {
             .optional()?)
     }
 
+    /// Every delivery record of `plan`, in the order the relay stored them
+    /// (the first delivery of each change only).
+    pub fn deliveries(&self, plan: &str) -> Result<Vec<Delivery>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT d.change_hash, u.name, u.email, d.delivered_at
+             FROM deliveries d JOIN users u ON u.id = d.user_id
+             WHERE d.plan = ?1 ORDER BY d.rowid",
+        )?;
+        let rows = stmt.query_map([plan], |r| {
+            Ok(Delivery {
+                hash: r.get(0)?,
+                user: r.get(1)?,
+                email: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     // ---- invites ----------------------------------------------------------
 
     /// Create an invite for `plan`; returns the secret (shown once).
@@ -869,6 +903,26 @@ mod tests {
             db.delivered_by(&plan, "aa").unwrap().as_deref(),
             Some("alice")
         );
+        // A later delivery of the same change by someone else is not recorded.
+        db.append_changes(&ChangeBatch {
+            plan: &plan,
+            user_id: conn_id("bob"),
+            incremental: b"x",
+            hashes: &["bb".into(), "aa".into()],
+            snapshot: None,
+        })
+        .unwrap();
+        let recorded: Vec<(String, String)> = db
+            .deliveries(&plan)
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.hash, d.user))
+            .collect();
+        assert_eq!(
+            recorded,
+            [("aa".into(), "alice".into()), ("bb".into(), "bob".into())]
+        );
+        assert!(db.deliveries(&plan_id::random()).unwrap().is_empty());
         let alice_id = conn_id("alice");
         let bob_id = conn_id("bob");
         assert_eq!(

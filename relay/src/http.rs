@@ -1,6 +1,7 @@
 //! The relay's HTTP surface: `GET /healthz`, the WebSocket endpoint (`/` and
-//! `/sync`, authenticated at upgrade), and the JSON API for invites and plan
-//! listings. Request logs carry the method and path only, never the query
+//! `/sync`, authenticated at upgrade), and the JSON API for invites, plan
+//! listings and delivery records (`GET /v1/plans/{id}/deliveries`: who
+//! delivered each change, for `map log --verified`). Request logs carry the method and path only, never the query
 //! string (which may hold a token).
 
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, RawQuery, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/invites", post(create_invite))
         .route("/v1/invites/redeem", post(redeem_invite))
         .route("/v1/plans", get(list_plans))
+        .route("/v1/plans/{plan}/deliveries", get(list_deliveries))
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -120,6 +122,9 @@ async fn authenticate(
     }
 }
 
+/// Initial read buffer of a WebSocket connection.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 async fn websocket(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -160,6 +165,10 @@ async fn websocket(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
+        // tungstenite's default 128 KiB read buffer is zero-filled on the
+        // first read: 1,000 idle peers would hold 128 MiB. Messages larger
+        // than the buffer still arrive whole (it grows as needed).
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             connection::serve(socket, hub, user, remote, shutdown).await;
             drop(permit);
@@ -344,6 +353,40 @@ async fn list_plans(
     let user_id = user.id;
     match state.hub.db().call(move |db| db.plans_for(user_id)).await {
         Ok(plans) => Json(plans).into_response(),
+        Err(e) => internal_error(e),
+    }
+}
+
+/// `GET /v1/plans/{plan}/deliveries`: `[{hash, user, email, at}]` in the
+/// order the relay stored the changes. Any grant (read-only included) may
+/// read them; an unknown plan, a malformed id and a plan the caller has no
+/// grant on all get the same 404.
+async fn list_deliveries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    Path(plan): Path<String>,
+) -> Response {
+    let user = match authenticate(&state.hub, &headers, query.as_deref()).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let no_plan = || json_error(StatusCode::NOT_FOUND, "no such plan");
+    let Some(plan) = plan_id::parse(&plan) else {
+        return no_plan();
+    };
+    let user_id = user.id;
+    let result = state
+        .hub
+        .db()
+        .call(move |db| match db.plan_access(user_id, &plan)?.access {
+            Some(_) => db.deliveries(&plan).map(Some),
+            None => Ok(None),
+        })
+        .await;
+    match result {
+        Ok(Some(deliveries)) => Json(deliveries).into_response(),
+        Ok(None) => no_plan(),
         Err(e) => internal_error(e),
     }
 }

@@ -336,6 +336,12 @@ impl Hub {
             .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
         // Two rounds at most: if a concurrent push created the plan between
         // our access check and our create, check again.
+        // A connection that already has the plan open keeps the access it
+        // was given (the janitor re-checks grants every `revalidate_every`),
+        // so the hot path does not query the database per message.
+        if let Some(access) = self.subscribed_access(doc_id, peer.outbox.conn_id).await {
+            return self.sync_existing(peer, doc_id, access, message).await;
+        }
         for _ in 0..2 {
             let user_id = peer.user.id;
             let plan = doc_id.to_owned();
@@ -390,6 +396,17 @@ impl Hub {
                 .send(&self.sync_message(&peer.peer_id, doc_id, reply));
         }
         Ok(())
+    }
+
+    /// The access of connection `conn_id` to plan `doc_id` if it has the
+    /// plan open (and the plan is loaded), without touching the database.
+    async fn subscribed_access(&self, doc_id: &str, conn_id: u64) -> Option<Access> {
+        let slot = lock(&self.docs).get(doc_id).cloned()?;
+        let guard = slot.lock().await;
+        if guard.unloaded || guard.doc.is_none() {
+            return None;
+        }
+        guard.subs.get(&conn_id).map(|sub| sub.access)
     }
 
     /// The slot of a plan, loaded, locked and current. `None` if the plan is
@@ -511,7 +528,7 @@ impl Hub {
                 return Err(internal(e));
             }
             slot.chunks = if compact { 1 } else { slot.chunks + 1 };
-            tracing::info!(
+            tracing::debug!(
                 plan = doc_id,
                 user = %peer.user.name,
                 peer = %peer.peer_id,

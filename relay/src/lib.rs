@@ -7,7 +7,9 @@
 //! hashes, grants, invites, deliveries), [`auth`] (tokens, access levels),
 //! `hub` (plans in memory, sync states, access rules), `connection` (one
 //! WebSocket: handshake, error policy, pings), `http` (routes and JSON API),
-//! `server` ([`Relay`], [`BoundRelay`]), [`cli`] (the binary's commands).
+//! `throttle` (per-address limits on failed authentication and connection
+//! attempts), `server` ([`Relay`], [`BoundRelay`]; the accept loop with a
+//! header read timeout), [`cli`] (the binary's commands).
 //!
 //! Protocol decisions: unknown message types, `remote-subscription-change`
 //! and `remote-heads-changed` are ignored (forward compatible, as
@@ -40,6 +42,7 @@ mod limits;
 pub mod plan_id;
 mod server;
 pub mod shutdown;
+mod throttle;
 
 pub use auth::Access;
 pub use config::RelayConfig;

@@ -7,8 +7,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, ToSocketAddrs};
+use futures_util::FutureExt;
+use tower::ServiceExt;
 use tokio::sync::{mpsc, watch};
 
 use crate::auth::Access;
@@ -18,6 +24,7 @@ use crate::error::Result;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::limits::ConnectionLimits;
+use crate::throttle::{self, Throttle};
 
 /// A relay with its database open, not yet listening.
 #[derive(Debug, Clone)]
@@ -160,17 +167,24 @@ impl BoundRelay {
             local_addr,
         };
         let janitor = tokio::spawn(hub.clone().janitor(stop_rx.clone()));
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let stop = stop_tx.clone();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing connections");
-            stop.send_replace(true);
-        };
+        let throttle = Throttle::new(
+            relay.config.max_auth_failures,
+            relay.config.auth_cooldown,
+            relay.config.max_connect_attempts,
+        );
+        let app = http::router(state)
+            .layer(axum::middleware::from_fn_with_state(throttle, throttle::guard));
         tracing::info!(addr = %local_addr, db = %relay.db.path().display(), "relay serving");
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await;
+        let served = accept_loop(
+            listener,
+            app,
+            relay.config.header_read_timeout,
+            relay.config.shutdown_grace,
+            stop_rx.clone(),
+            shutdown,
+        )
+        .await;
+        tracing::info!("shutting down: closing connections");
         // Stop every connection (also when serve failed), then wait for them.
         stop_tx.send_replace(true);
         if tokio::time::timeout(relay.config.shutdown_grace, alive_rx.recv())
@@ -186,5 +200,63 @@ impl BoundRelay {
         tracing::info!("relay stopped");
         served?;
         Ok(())
+    }
+}
+
+/// Accept connections until `shutdown` resolves; serve each with hyper's
+/// HTTP/1 server (upgrades allowed), with a header read timeout so that a
+/// client that sends half a request and stalls is dropped. On shutdown every
+/// HTTP connection is asked to finish (bounded by `grace`); WebSockets are
+/// closed through `stop` by their own tasks.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    grace: Duration,
+    stop: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Usually out of file descriptors: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(remote));
+            app.clone().oneshot(request)
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%remote, error = %e, "http connection ended with an error");
+                    }
+                }
+                _ = stop.wait_for(|s| *s).map(|_| ()) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(grace, connection).await;
+                }
+            }
+        });
     }
 }

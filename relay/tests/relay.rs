@@ -866,3 +866,74 @@ async fn idle_peers_are_closed() {
     let (_, closed) = drain_until_closed(&mut silent.ws).await;
     assert!(closed);
 }
+
+/// `GET /v1/plans/{id}/deliveries`: the delivering user of every stored
+/// change, for granted users only; everyone else gets the same 404 as for
+/// an unknown plan.
+#[tokio::test]
+async fn deliveries_are_listed_for_granted_users_only() {
+    let relay = TestRelay::start().await;
+    let alice = relay.add_user("alice");
+    let bob = relay.add_user("bob");
+    let carol = relay.add_user("carol");
+
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("Acme rollout");
+    let first = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| r.state.shared_heads == first).await;
+    plan.edit("title", "Acme rollout v2");
+    let second = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| r.state.shared_heads == second).await;
+    relay.grant(&plan.doc_id, "bob", Access::ReadOnly);
+
+    let client = reqwest::Client::new();
+    let get = |path: String, token: Option<String>| {
+        let client = client.clone();
+        let url = relay.http(&path);
+        async move {
+            let mut req = client.get(url);
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            let response = req.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let path = format!("/v1/plans/{}/deliveries", plan.doc_id);
+    for token in [&alice, &bob] {
+        let (status, body) = get(path.clone(), Some(token.clone())).await;
+        assert_eq!(status, 200, "{body}");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let list = list.as_array().unwrap();
+        let hashes: Vec<&str> = list.iter().map(|d| d["hash"].as_str().unwrap()).collect();
+        assert_eq!(hashes, [hex_of(first[0]), hex_of(second[0])]);
+        assert!(list.iter().all(|d| d["user"] == "alice" && d["at"].is_i64()));
+    }
+    // The automerge: URL form names the same plan.
+    let (status, _) = get(
+        format!("/v1/plans/automerge:{}/deliveries", plan.doc_id),
+        Some(bob.clone()),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // No grant, unknown plan, malformed id: identical answers.
+    let unknown = map_relay::plan_id::random();
+    let answers = [
+        get(path.clone(), Some(carol.clone())).await,
+        get(format!("/v1/plans/{unknown}/deliveries"), Some(carol.clone())).await,
+        get(format!("/v1/plans/{unknown}/deliveries"), Some(alice.clone())).await,
+        get("/v1/plans/not-a-plan/deliveries".into(), Some(alice.clone())).await,
+    ];
+    for answer in &answers {
+        assert_eq!(answer, &answers[0]);
+    }
+    assert_eq!(answers[0].0, 404);
+
+    // No token or a bad one: 401; a revoked user loses access at once.
+    assert_eq!(get(path.clone(), None).await.0, 401);
+    assert_eq!(get(path.clone(), Some("nope".into())).await.0, 401);
+    relay.handle.db().revoke_user("bob").unwrap();
+    assert_eq!(get(path.clone(), Some(bob.clone())).await.0, 401);
+}

@@ -11,6 +11,7 @@ pub mod person;
 pub mod plan;
 pub mod risk;
 pub mod task;
+pub mod verify;
 
 use std::io::Write;
 

@@ -1,6 +1,6 @@
 //! The relay's HTTP API, as `map share`, `map join` and `map sync` use it:
-//! `POST /v1/invites`, `POST /v1/invites/redeem` and `GET /v1/plans`
-//! (see `docs/contracts.md`). Tokens go in `Authorization: Bearer` and are
+//! `POST /v1/invites`, `POST /v1/invites/redeem`, `GET /v1/plans` and
+//! `GET /v1/plans/{id}/deliveries` (see `docs/contracts.md`). Tokens go in `Authorization: Bearer` and are
 //! never echoed in an error.
 
 use std::time::Duration;
@@ -33,6 +33,20 @@ pub struct Redeemed {
     /// `ro` or `rw`.
     #[serde(default)]
     pub access: String,
+}
+
+/// Who first delivered one change to the relay (`map log --verified`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Delivery {
+    /// Change hash (hex).
+    pub hash: String,
+    /// The relay user whose authenticated connection delivered it.
+    pub user: String,
+    /// That user's email, if they gave one when joining.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// When the relay stored it (ms since the epoch).
+    pub at: i64,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +198,35 @@ pub async fn list_plans(relay: &str, token: &str) -> Result<Vec<RelayPlan>> {
     resp.json().await.map_err(|e| {
         CliError::network(format!(
             "the relay at {relay} sent an unreadable plan list: {e}"
+        ))
+    })
+}
+
+/// `GET /v1/plans/{plan}/deliveries`: who delivered each change of `plan`,
+/// in the order the relay stored them.
+pub async fn deliveries(relay: &str, token: &str, plan: &str) -> Result<Vec<Delivery>> {
+    let url = format!("{}/v1/plans/{plan}/deliveries", http_base(relay));
+    let resp = client()?
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| unreachable(relay, &e))?;
+    if !resp.status().is_success() {
+        return Err(match reply_error(resp).await {
+            (401 | 403, _) => refused(relay),
+            (404, _) => CliError::network(format!(
+                "the relay at {relay} has no delivery records of plan {plan} for this token"
+            ))
+            .hint("sync the plan first with `map sync`; a relay older than this map has no such records"),
+            (status, msg) => CliError::network(format!(
+                "the relay at {relay} answered HTTP {status}: {msg}"
+            )),
+        });
+    }
+    resp.json().await.map_err(|e| {
+        CliError::network(format!(
+            "the relay at {relay} sent unreadable delivery records: {e}"
         ))
     })
 }
