@@ -22,7 +22,11 @@ fn verified_log(p: &Participant) -> Vec<Value> {
 #[track_caller]
 fn entry<'a>(log: &'a [Value], message: &str) -> &'a Value {
     let found: Vec<&Value> = log.iter().filter(|e| e["message"] == message).collect();
-    assert_eq!(found.len(), 1, "one change {message:?} expected in {log:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "one change {message:?} expected in {log:#?}"
+    );
     found[0]
 }
 

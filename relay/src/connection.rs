@@ -155,8 +155,18 @@ async fn run(
     } else {
         reader.outbox.close(None, code::NORMAL);
     }
-    // Let the writer flush the error and close frame, but not forever.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    // Let the writer flush the error and close frame, but not forever: a
+    // peer that never reads leaves it blocked in a send, holding the socket.
+    // Abort it so that the socket is closed and its buffers freed.
+    let mut writer = writer;
+    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
+        tracing::info!(conn = conn_id, "peer does not read: dropping the socket");
+        writer.abort();
+        let _ = writer.await;
+    }
     drop(stream);
 }
 
@@ -180,6 +190,10 @@ impl Reader {
         let Some(peer) = self.peer.clone() else {
             return self.join(message);
         };
+        // A second join is an error whatever peer id it claims.
+        if let Message::Join { .. } = message {
+            return Flow::Close(Some("already joined".into()), code::PROTOCOL);
+        }
         if message.sender_id().is_some_and(|s| s != peer.peer_id) {
             tracing::debug!(
                 conn = peer.outbox.conn_id,

@@ -722,7 +722,12 @@ impl Hub {
         revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => self.unload_idle(),
+                _ = tick.tick() => {
+                    if self.unload_idle() > 0 {
+                        // Unloaded plans leave their memory in the allocator.
+                        tokio::task::spawn_blocking(crate::memory::release_free_memory);
+                    }
+                }
                 _ = revalidate.tick() => {
                     if let Err(e) = self.revalidate().await {
                         tracing::warn!(error = %e, "re-checking grants failed");
@@ -810,9 +815,12 @@ impl Hub {
         Ok(())
     }
 
-    fn unload_idle(&self) {
+    /// Drops plans no connection has used for `unload_after`; returns how
+    /// many were unloaded.
+    fn unload_idle(&self) -> usize {
         let now = Instant::now();
         let mut docs = lock(&self.docs);
+        let before = docs.len();
         docs.retain(|doc_id, slot| {
             let Ok(mut slot) = slot.try_lock() else {
                 return true;
@@ -829,6 +837,7 @@ impl Hub {
             tracing::debug!(plan = %doc_id, "plan unloaded");
             false
         });
+        before - docs.len()
     }
 }
 

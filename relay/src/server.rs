@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use futures_util::FutureExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, ToSocketAddrs};
-use futures_util::FutureExt;
-use tower::ServiceExt;
 use tokio::sync::{mpsc, watch};
+use tower::ServiceExt;
 
 use crate::auth::Access;
 use crate::config::RelayConfig;
@@ -172,8 +172,10 @@ impl BoundRelay {
             relay.config.auth_cooldown,
             relay.config.max_connect_attempts,
         );
-        let app = http::router(state)
-            .layer(axum::middleware::from_fn_with_state(throttle, throttle::guard));
+        let app = http::router(state).layer(axum::middleware::from_fn_with_state(
+            throttle,
+            throttle::guard,
+        ));
         tracing::info!(addr = %local_addr, db = %relay.db.path().display(), "relay serving");
         let served = accept_loop(
             listener,

@@ -55,7 +55,9 @@ impl Counter {
             self.attempts = 0;
         }
         if self.blocked_until.is_some_and(|t| now >= t) {
+            // A served cooldown earns a fresh allowance.
             self.blocked_until = None;
+            self.failures = 0;
         }
     }
 
@@ -119,7 +121,9 @@ impl Throttle {
             }
             if connect && self.max_connect_attempts > 0 {
                 if c.attempts >= self.max_connect_attempts {
-                    return Verdict::Refuse(WINDOW.saturating_sub(now.duration_since(c.window_start)));
+                    return Verdict::Refuse(
+                        WINDOW.saturating_sub(now.duration_since(c.window_start)),
+                    );
                 }
                 c.attempts += 1;
             }
@@ -143,7 +147,10 @@ impl Throttle {
     /// Addresses currently tracked.
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.counters.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }
 
@@ -184,7 +191,9 @@ fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
-        axum::Json(serde_json::json!({ "error": "too many requests from this address; retry later" })),
+        axum::Json(
+            serde_json::json!({ "error": "too many requests from this address; retry later" }),
+        ),
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {

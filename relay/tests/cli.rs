@@ -98,7 +98,15 @@ fn serve_prints_its_address_and_stops_on_sigterm() {
         .to_owned();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_map-relay"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--max-auth-failures", "50", "--auth-cooldown", "30"])
+        .args([
+            "--max-connect-attempts",
+            "100",
+            "--header-read-timeout",
+            "5",
+        ])
+        .arg("--data")
         .arg(&db)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
@@ -116,6 +124,7 @@ fn serve_prints_its_address_and_stops_on_sigterm() {
     assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
     let addr = url.trim_start_matches("ws://").to_owned();
 
+    let mut secrets = Vec::new();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let body = reqwest::get(format!("http://{addr}/healthz"))
@@ -131,6 +140,43 @@ fn serve_prints_its_address_and_stops_on_sigterm() {
             .unwrap();
         drop(ws);
         let _ = tokio_tungstenite::connect_async(format!("{url}/?token=wrong{token}")).await;
+        // Invite secrets and the tokens redeemed with them are not logged either.
+        let db = map_relay::RelayDb::open_existing(&db).unwrap();
+        let plan = map_relay::plan_id::random();
+        let alice = db.authenticate(&token).unwrap().unwrap();
+        let bytes = automerge::Automerge::new().save();
+        let batch = map_relay::db::ChangeBatch {
+            plan: &plan,
+            user_id: alice.id,
+            incremental: &bytes,
+            hashes: &[],
+            snapshot: None,
+        };
+        assert!(db.create_plan(&batch).unwrap());
+        let http = reqwest::Client::new();
+        let created = http
+            .post(format!("http://{addr}/v1/invites"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"plan": plan}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        {
+            let invite: serde_json::Value = created.json().await.unwrap();
+            let invite = invite["invite"].as_str().unwrap().to_owned();
+            let redeemed: serde_json::Value = http
+                .post(format!("http://{addr}/v1/invites/redeem"))
+                .json(&serde_json::json!({"invite": invite, "name": "Bea"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            secrets.push(invite.rsplit('/').next().unwrap().to_owned());
+            secrets.push(redeemed["token"].as_str().unwrap().to_owned());
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     });
 
@@ -160,4 +206,7 @@ fn serve_prints_its_address_and_stops_on_sigterm() {
         .unwrap();
     assert!(logs.contains("connection opened"), "{logs}");
     assert!(!logs.contains(&token), "a token was logged:\n{logs}");
+    for secret in &secrets {
+        assert!(!logs.contains(secret), "a secret was logged:\n{logs}");
+    }
 }

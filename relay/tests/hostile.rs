@@ -109,7 +109,11 @@ async fn still_serves(relay: &TestRelay, token: &str, peer: &str) {
 /// Send one raw binary frame on a joined connection; expect an `error`, then close.
 async fn expect_error_close(relay: &TestRelay, token: &str, peer: &str, frame: Vec<u8>) {
     let mut client = join(&relay.url(), token, peer).await;
-    client.ws.send(WsMessage::Binary(frame.into())).await.unwrap();
+    client
+        .ws
+        .send(WsMessage::Binary(frame.into()))
+        .await
+        .unwrap();
     let (seen, closed) = drain_until_closed(&mut client.ws).await;
     assert!(closed, "{peer}: not closed");
     assert!(
@@ -195,11 +199,9 @@ async fn connect_from(
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
     let stream = socket.connect(host.parse().unwrap()).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(
-        request,
-        tokio_tungstenite::MaybeTlsStream::Plain(stream),
-    )
-    .await?;
+    let (ws, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await?;
     Ok(ws)
 }
 
@@ -233,19 +235,31 @@ async fn wrong_types_bad_ids_and_unknown_types() {
         ("truncated", vec![0xa5, 0x64, 0x74, 0x79]),
         ("cbor-int", Cbor::Int(7).encode()),
         ("cbor-array", Cbor::Array(vec![text("sync")]).encode()),
-        ("type-is-int", Cbor::Map(vec![("type", Cbor::Int(1))]).encode()),
+        (
+            "type-is-int",
+            Cbor::Map(vec![("type", Cbor::Int(1))]).encode(),
+        ),
         ("data-is-text", sync(text(&good_id), text("not bytes"))),
         ("doc-is-int", sync(Cbor::Int(42), Cbor::Bytes(vec![0x42]))),
-        ("doc-is-garbage", sync(text("../../etc/passwd"), Cbor::Bytes(vec![]))),
+        (
+            "doc-is-garbage",
+            sync(text("../../etc/passwd"), Cbor::Bytes(vec![])),
+        ),
         ("doc-is-empty", sync(text(""), Cbor::Bytes(vec![]))),
-        ("doc-is-long", sync(text(&"x".repeat(10_000)), Cbor::Bytes(vec![]))),
+        (
+            "doc-is-long",
+            sync(text(&"x".repeat(10_000)), Cbor::Bytes(vec![])),
+        ),
         (
             "doc-is-url",
             sync(text(&format!("automerge:{good_id}")), Cbor::Bytes(vec![])),
         ),
         (
             "doc-bad-checksum",
-            sync(text(&format!("{}1", &good_id[..good_id.len() - 1])), Cbor::Bytes(vec![])),
+            sync(
+                text(&format!("{}1", &good_id[..good_id.len() - 1])),
+                Cbor::Bytes(vec![]),
+            ),
         ),
         (
             "count-is-text",
@@ -286,7 +300,10 @@ async fn wrong_types_bad_ids_and_unknown_types() {
         .await
         .unwrap();
     let (seen, closed) = drain_until_closed(&mut ws).await;
-    assert!(closed && matches!(&seen[..], [Message::Error { .. }]), "{seen:?}");
+    assert!(
+        closed && matches!(&seen[..], [Message::Error { .. }]),
+        "{seen:?}"
+    );
 
     // An unknown type before join: error and close (a join must come first).
     let unknown = Cbor::Map(vec![("type", text("x-future")), ("senderId", text("p"))]).encode();
@@ -295,7 +312,10 @@ async fn wrong_types_bad_ids_and_unknown_types() {
         .await
         .unwrap();
     let (seen, closed) = drain_until_closed(&mut ws).await;
-    assert!(closed && matches!(&seen[..], [Message::Error { .. }]), "{seen:?}");
+    assert!(
+        closed && matches!(&seen[..], [Message::Error { .. }]),
+        "{seen:?}"
+    );
 
     // After join, unknown types are ignored: the same connection keeps working.
     let mut client = join(&relay.url(), &alice, "alice-unknown").await;
@@ -312,7 +332,10 @@ async fn wrong_types_bad_ids_and_unknown_types() {
         r.state.shared_heads == heads
     })
     .await;
-    assert!(other.is_empty(), "unknown types are not answered: {other:?}");
+    assert!(
+        other.is_empty(),
+        "unknown types are not answered: {other:?}"
+    );
 
     still_serves(&relay, &alice, "alice-fresh").await;
     assert_eq!(relay.handle.db().list_plans().unwrap().len(), 2);
@@ -326,7 +349,9 @@ async fn oversized_and_fragmented_frames_close_without_allocating() {
 
     // A frame header announcing 2^62 bytes: refused from the header alone.
     let mut tcp = raw_upgrade(relay.addr, &alice).await;
-    tcp.write_all(&frame_header(true, 0x2, 1 << 62)).await.unwrap();
+    tcp.write_all(&frame_header(true, 0x2, 1 << 62))
+        .await
+        .unwrap();
     tcp.write_all(&[0u8; 1024]).await.unwrap();
     expect_eof(&mut tcp, "huge frame header").await;
 
@@ -361,7 +386,10 @@ async fn oversized_and_fragmented_frames_close_without_allocating() {
     expect_eof(&mut tcp, "unmasked frame").await;
 
     still_serves(&relay, &alice, "alice-fresh").await;
-    eventually("bad connections released", || relay.handle.connections() == 0).await;
+    eventually("bad connections released", || {
+        relay.handle.connections() == 0
+    })
+    .await;
     let grown = rss_kib().saturating_sub(before);
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
 }
@@ -385,7 +413,7 @@ async fn join_floods_are_contained() {
         }
     }
     let (seen, closed) = drain_until_closed(&mut ws).await;
-    assert!(closed);
+    assert!(closed, "{seen:?}");
     assert!(
         matches!(&seen[..], [Message::Peer { .. }, Message::Error { message, .. }] if message.contains("already joined")),
         "{seen:?}"
@@ -421,7 +449,10 @@ async fn join_floods_are_contained() {
     assert_eq!(refused, 48);
     assert_eq!(relay.handle.connections(), 16);
     drop(open);
-    eventually("flood connections closed", || relay.handle.connections() == 0).await;
+    eventually("flood connections closed", || {
+        relay.handle.connections() == 0
+    })
+    .await;
 
     still_serves(&relay, &alice, "alice-fresh").await;
     let grown = rss_kib().saturating_sub(before);
@@ -459,7 +490,10 @@ async fn connection_attempts_are_rate_limited_per_address() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(reqwest::get(relay.http("/healthz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(relay.http("/healthz")).await.unwrap().status(),
+        200
+    );
     // Another address is not affected.
     assert_eq!(
         http_status(connect_from("127.0.0.2", &relay.url(), &alice).await),
@@ -500,7 +534,10 @@ async fn failed_authentication_is_rate_limited_per_address() {
         .unwrap();
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
-    assert_eq!(reqwest::get(relay.http("/healthz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(relay.http("/healthz")).await.unwrap().status(),
+        200
+    );
     // Other addresses are served.
     assert_eq!(
         http_status(connect_from("127.0.0.2", &relay.url(), &alice).await),
@@ -539,8 +576,7 @@ async fn failed_authentication_is_rate_limited_per_address() {
 
 #[tokio::test]
 async fn stalled_http_requests_are_timed_out() {
-    let relay =
-        TestRelay::start_with(|c| c.header_read_timeout = Duration::from_millis(300)).await;
+    let relay = TestRelay::start_with(|c| c.header_read_timeout = Duration::from_millis(300)).await;
     let alice = relay.add_user("alice");
     // Half an upgrade request, then nothing; and a connection that sends nothing.
     let mut stalled = Vec::new();
@@ -559,7 +595,10 @@ async fn stalled_http_requests_are_timed_out() {
     let mut dribble = TcpStream::connect(relay.addr).await.unwrap();
     let started = tokio::time::Instant::now();
     let mut cut_off = false;
-    for byte in b"GET / HTTP/1.1\r\nX-Slow: ".iter().chain([b'a'; 200].iter()) {
+    for byte in b"GET / HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain([b'a'; 200].iter())
+    {
         if dribble.write_all(&[*byte]).await.is_err() {
             cut_off = true;
             break;
@@ -579,7 +618,7 @@ async fn stalled_http_requests_are_timed_out() {
     for (i, tcp) in stalled.iter_mut().enumerate() {
         expect_eof(tcp, &format!("stalled connection {i}")).await;
     }
-    assert_eq!(relay.handle.connections(), 0);
+    eventually("no connection left", || relay.handle.connections() == 0).await;
 }
 
 #[tokio::test]
@@ -607,8 +646,12 @@ async fn a_peer_that_never_reads_is_closed_and_memory_stays_bounded() {
     // fan-out to Bob backs up until his queue of 16 is full and he is closed.
     let payload = vec![0x5a; 256 * 1024];
     let mut sent = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while relay.handle.connections() > 1 {
-        assert!(sent < 2000, "the slow peer was never closed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow peer was never closed ({sent} sent)"
+        );
         let message = Message::Ephemeral {
             sender_id: "alice-1".into(),
             target_id: writer.relay_peer.clone(),
@@ -619,19 +662,24 @@ async fn a_peer_that_never_reads_is_closed_and_memory_stays_bounded() {
         };
         send(&mut writer.ws, &message).await;
         sent += 1;
-        if sent % 16 == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        if sent.is_multiple_of(8) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     let grown = rss_kib().saturating_sub(before);
+    eprintln!("slow peer closed after {sent} messages of 256 KiB; RSS grew {grown} KiB");
     // Queue (16 x 256 KiB) plus socket buffers; nowhere near `sent` x 256 KiB.
-    assert!(grown < 96 * 1024, "RSS grew by {grown} KiB after {sent} messages");
+    assert!(
+        grown < 96 * 1024,
+        "RSS grew by {grown} KiB after {sent} messages"
+    );
 
     // Bob's stream ends (after whatever was already on the wire).
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut ended = false;
     while tokio::time::Instant::now() < deadline {
-        match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut sloth.ws)).await {
+        match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut sloth.ws)).await
+        {
             Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(WsMessage::Close(_)))) => {
                 ended = true;
                 break;
@@ -650,4 +698,58 @@ async fn a_peer_that_never_reads_is_closed_and_memory_stays_bounded() {
     })
     .await;
     still_serves(&relay, &bob, "bob-2").await;
+}
+
+#[tokio::test]
+async fn a_peer_that_requests_a_big_plan_without_reading_is_bounded() {
+    let relay = TestRelay::start_with(|c| c.outgoing_queue = 16).await;
+    let alice = relay.add_user("alice");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("big");
+    // About 2 MiB of incompressible-ish text.
+    let big: String = (0..2 * 1024 * 1024 / 16)
+        .map(|i: u64| format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+        .collect();
+    plan.edit("notes", &big);
+    let heads = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == heads
+    })
+    .await;
+    let before = rss_kib();
+
+    // Ask for the whole plan again and again (a fresh sync state each time)
+    // and never read the answers.
+    let mut sloth = join(&relay.url(), &alice, "alice-2").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut asked = 0;
+    let mut closed = false;
+    while tokio::time::Instant::now() < deadline && asked < 400 {
+        let mut copy = Replica::empty(&plan.doc_id);
+        let request = copy.outgoing(&sloth, true).unwrap();
+        if sloth
+            .ws
+            .send(WsMessage::Binary(request.encode().into()))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        asked += 1;
+        if asked % 8 == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let grown = rss_kib().saturating_sub(before);
+    eprintln!(
+        "asked {asked} times for a 2 MiB plan; closed by relay: {closed}; RSS grew {grown} KiB"
+    );
+    assert!(
+        grown < 160 * 1024,
+        "RSS grew by {grown} KiB after {asked} requests"
+    );
+    drop(sloth);
+    eventually("only the owner left", || relay.handle.connections() == 1).await;
+    still_serves(&relay, &alice, "alice-fresh").await;
 }

@@ -880,10 +880,16 @@ async fn deliveries_are_listed_for_granted_users_only() {
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
     let mut plan = Replica::new_plan("Acme rollout");
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| r.state.shared_heads == first).await;
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == first
+    })
+    .await;
     plan.edit("title", "Acme rollout v2");
     let second = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| r.state.shared_heads == second).await;
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == second
+    })
+    .await;
     relay.grant(&plan.doc_id, "bob", Access::ReadOnly);
 
     let client = reqwest::Client::new();
@@ -908,7 +914,10 @@ async fn deliveries_are_listed_for_granted_users_only() {
         let list = list.as_array().unwrap();
         let hashes: Vec<&str> = list.iter().map(|d| d["hash"].as_str().unwrap()).collect();
         assert_eq!(hashes, [hex_of(first[0]), hex_of(second[0])]);
-        assert!(list.iter().all(|d| d["user"] == "alice" && d["at"].is_i64()));
+        assert!(
+            list.iter()
+                .all(|d| d["user"] == "alice" && d["at"].is_i64())
+        );
     }
     // The automerge: URL form names the same plan.
     let (status, _) = get(
@@ -922,9 +931,21 @@ async fn deliveries_are_listed_for_granted_users_only() {
     let unknown = map_relay::plan_id::random();
     let answers = [
         get(path.clone(), Some(carol.clone())).await,
-        get(format!("/v1/plans/{unknown}/deliveries"), Some(carol.clone())).await,
-        get(format!("/v1/plans/{unknown}/deliveries"), Some(alice.clone())).await,
-        get("/v1/plans/not-a-plan/deliveries".into(), Some(alice.clone())).await,
+        get(
+            format!("/v1/plans/{unknown}/deliveries"),
+            Some(carol.clone()),
+        )
+        .await,
+        get(
+            format!("/v1/plans/{unknown}/deliveries"),
+            Some(alice.clone()),
+        )
+        .await,
+        get(
+            "/v1/plans/not-a-plan/deliveries".into(),
+            Some(alice.clone()),
+        )
+        .await,
     ];
     for answer in &answers {
         assert_eq!(answer, &answers[0]);

@@ -568,6 +568,12 @@ impl Participant {
 
     /// Runs `map ARGS` as this participant (bounded by `CHILD_TIMEOUT`).
     pub fn map<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        run_with_timeout(self.command(args), CHILD_TIMEOUT)
+    }
+
+    /// `map ARGS` as this participant, not started (for tests that spawn
+    /// and kill it themselves).
+    pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(bin("map"));
         cmd.args(args)
             .current_dir(self.home.path())
@@ -583,7 +589,12 @@ impl Participant {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        run_with_timeout(cmd, CHILD_TIMEOUT)
+        cmd
+    }
+
+    /// The participant's store (`MAP_HOME/map.db`).
+    pub fn db_path(&self) -> PathBuf {
+        self.home.path().join("map").join("map.db")
     }
 
     /// `map show --json` (the participant's plan).

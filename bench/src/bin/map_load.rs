@@ -853,7 +853,7 @@ impl SpawnedRelay {
         let token = String::from_utf8(out.stdout)?.trim().to_string();
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "5000"])
-            .args(["--max-connections-per-ip", "5000"])
+            .args(["--max-connections-per-ip", "5000", "--max-connect-attempts", "0"])
             .args(["--unload-after", &unload_after.to_string(), "--data"])
             .arg(&db)
             .stdout(Stdio::piped())

@@ -103,8 +103,10 @@ fn log_verified(ctx: &mut Context, args: LogArgs) -> Result<()> {
         Ok::<_, CliError>((row.id, rows, remote))
     })?;
     let remote = remote.ok_or_else(|| {
-        CliError::user(format!("plan {plan} is on no relay, so nothing can verify its authors"))
-            .hint("push it with `map sync` first (see `map remote list`)")
+        CliError::user(format!(
+            "plan {plan} is on no relay, so nothing can verify its authors"
+        ))
+        .hint("push it with `map sync` first (see `map remote list`)")
     })?;
     let token = remote.token.clone().ok_or_else(|| {
         CliError::user(format!("remote '{}' has no token", remote.name))

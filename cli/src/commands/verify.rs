@@ -88,7 +88,10 @@ fn identity_of(author: &str) -> (String, Option<String>) {
         && let Some((name, email)) = stripped.rsplit_once('<')
     {
         let email = email.trim().to_lowercase();
-        return (name.trim().to_lowercase(), Some(email).filter(|e| !e.is_empty()));
+        return (
+            name.trim().to_lowercase(),
+            Some(email).filter(|e| !e.is_empty()),
+        );
     }
     (author.to_lowercase(), None)
 }
