@@ -179,45 +179,26 @@ fn cli_killed_at_random_points_keeps_every_saved_change() {
     let mut rng = rng("cli_killed");
     let relay = Relay::start();
     let (p, plan) = seller_with_plan(&relay, "CLI kills");
-    // How long each command takes here, so kills land anywhere in a run on
-    // a fast or a slow machine.
-    let timed = |args: &[&str]| {
-        let t = Instant::now();
-        let status = p
-            .command(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run map");
-        assert!(status.success(), "map {args:?}: {status}");
-        t.elapsed()
-    };
-    let median = |mut d: [Duration; 3]| {
-        d.sort();
-        d[1]
-    };
-    let add_time = median(
-        [1, 2, 3].map(|n| timed(&["--plan", &plan, "task", "add", &format!("Warm-up {n}")])),
-    );
-    let sync_time = median([(); 3].map(|()| timed(&["sync"])));
-    let window = |d: Duration| (d.as_micros() as u64 * 2).max(2_000);
+    // Kills land at a random moment within a window that adapts to how long
+    // commands take here (shrinks after a command finished, grows after a
+    // kill), so about half are killed on a fast or a slow machine.
+    let mut window = [20_000_u64, 20_000]; // µs: task add, sync
     let started = Instant::now();
-    let mut saved: BTreeSet<String> = (1..=3).map(|n| format!("Warm-up {n}")).collect();
+    let mut saved = BTreeSet::new();
     let mut killed = 0;
     for i in 0..50 {
         let title = format!("Task {i}");
-        let (args, took): (Vec<&str>, Duration) = if rng.random_bool(0.6) {
-            (vec!["--plan", &plan, "task", "add", &title], add_time)
+        let (args, kind): (Vec<&str>, usize) = if rng.random_bool(0.6) {
+            (vec!["--plan", &plan, "task", "add", &title], 0)
         } else {
-            (vec!["sync"], sync_time)
+            (vec!["sync"], 1)
         };
         let mut cmd = p.command(&args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = cmd.spawn().expect("spawn map");
-        thread::sleep(Duration::from_micros(rng.random_range(0..window(took))));
+        thread::sleep(Duration::from_micros(rng.random_range(0..window[kind])));
         // SIGKILL; an error only means it had already exited.
         let _ = child.kill();
         let status = child.wait().expect("wait");
@@ -227,6 +208,9 @@ fn cli_killed_at_random_points_keeps_every_saved_change() {
         }
         if status.code().is_none() {
             killed += 1;
+            window[kind] = (window[kind] * 5 / 4).min(2_000_000);
+        } else {
+            window[kind] = (window[kind] * 4 / 5).max(1_000);
         }
         if args.contains(&"add") && status.success() && stdout.contains("saved:") {
             saved.insert(title);

@@ -46,10 +46,16 @@ fn main() -> Result<()> {
             .join("map"),
     };
     if !map.exists() {
-        bail!("{} not found; build it with `cargo build --release -p map-cli`", map.display());
+        bail!(
+            "{} not found; build it with `cargo build --release -p map-cli`",
+            map.display()
+        );
     }
     let tmp = tempfile::tempdir()?;
-    let home_dir = args.home.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let home_dir = args
+        .home
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let run = |args: &[&str]| -> Result<Duration> {
         let start = Instant::now();
         let out = Command::new(&map)
@@ -67,8 +73,24 @@ fn main() -> Result<()> {
         }
         Ok(took)
     };
-    run(&["identity", "set", "--name", "Bench Seller", "--email", "bench@vendor.example", "--side", "seller"])?;
-    run(&["init", "Bench plan", "--template", "saas", "--go-live", "+120d"])?;
+    run(&[
+        "identity",
+        "set",
+        "--name",
+        "Bench Seller",
+        "--email",
+        "bench@vendor.example",
+        "--side",
+        "seller",
+    ])?;
+    run(&[
+        "init",
+        "Bench plan",
+        "--template",
+        "saas",
+        "--go-live",
+        "+120d",
+    ])?;
     let built = Instant::now();
     build_history(&home_dir.join("map.db"), args.changes)?;
     eprintln!(
@@ -89,12 +111,35 @@ fn main() -> Result<()> {
     let mut load = automerge_load_times(&home_dir.join("map.db"), args.runs)?;
     let (b, s, a) = (median(&mut base), median(&mut show), median(&mut add));
     let l = median(&mut load);
-    println!("plan with {} changes, {} runs each, medians:", args.changes, args.runs);
+    println!(
+        "plan with {} changes, {} runs each, medians:",
+        args.changes, args.runs
+    );
     println!("{:<22} {:>9}  {:>8}", "command", "median", "ratio");
-    println!("{:<22} {:>6.2} ms  {:>7.2}x", "map --version (base)", ms(b), 1.0);
-    println!("{:<22} {:>6.2} ms  {:>7.2}x", "map show", ms(s), ms(s) / ms(b));
-    println!("{:<22} {:>6.2} ms  {:>7.2}x", "map task add", ms(a), ms(a) / ms(b));
-    println!("{:<22} {:>6.2} ms  {:>7.2}x", "automerge load alone", ms(l), ms(l) / ms(b));
+    println!(
+        "{:<22} {:>6.2} ms  {:>7.2}x",
+        "map --version (base)",
+        ms(b),
+        1.0
+    );
+    println!(
+        "{:<22} {:>6.2} ms  {:>7.2}x",
+        "map show",
+        ms(s),
+        ms(s) / ms(b)
+    );
+    println!(
+        "{:<22} {:>6.2} ms  {:>7.2}x",
+        "map task add",
+        ms(a),
+        ms(a) / ms(b)
+    );
+    println!(
+        "{:<22} {:>6.2} ms  {:>7.2}x",
+        "automerge load alone",
+        ms(l),
+        ms(l) / ms(b)
+    );
     println!(
         "targets: show < 10 ms: {}; task add < 30 ms: {}",
         verdict(ms(s) < 10.0),
@@ -117,7 +162,12 @@ fn build_history(db: &Path, changes: usize) -> Result<()> {
             side: map_model::identity::Side::Seller,
         };
         let today = NaiveDate::from_ymd_opt(2026, 12, 4).context("date")?;
-        let tasks: Vec<String> = plan.view(today)?.tasks.iter().map(|t| t.id.clone()).collect();
+        let tasks: Vec<String> = plan
+            .view(today)?
+            .tasks
+            .iter()
+            .map(|t| t.id.clone())
+            .collect();
         let now = 1_780_000_000_000_i64;
         for i in 0..changes {
             let task = &tasks[i % tasks.len()];

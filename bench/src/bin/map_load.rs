@@ -145,7 +145,11 @@ async fn run(args: Args) -> Result<()> {
     let (url, token, pid) = match &args.spawn_relay {
         Some(bin) => {
             let relay = SpawnedRelay::start(bin, args.unload_after)?;
-            let out = (relay.url.clone(), Some(relay.token.clone()), Some(relay.pid()));
+            let out = (
+                relay.url.clone(),
+                Some(relay.token.clone()),
+                Some(relay.pid()),
+            );
             spawned = Some(relay);
             out
         }
@@ -304,7 +308,8 @@ async fn fanout(t: &Target, peers: usize, changes: usize) -> Result<(f64, &'stat
 
     let epoch = Instant::now();
     // commit time of change i, in ns since epoch (0 = not yet).
-    let committed: Arc<Vec<AtomicU64>> = Arc::new((0..=changes).map(|_| AtomicU64::new(0)).collect());
+    let committed: Arc<Vec<AtomicU64>> =
+        Arc::new((0..=changes).map(|_| AtomicU64::new(0)).collect());
     let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<(usize, Duration)>();
     let mut followers = Vec::new();
     for _ in 0..peers {
@@ -361,7 +366,9 @@ async fn fanout(t: &Target, peers: usize, changes: usize) -> Result<(f64, &'stat
                     }
                 }
                 Ok(None) => bail!("followers stopped"),
-                Err(_) => bail!("fanout: change {i} reached only {got} of {peers} followers in 30 s"),
+                Err(_) => {
+                    bail!("fanout: change {i} reached only {got} of {peers} followers in 30 s")
+                }
             }
         }
     }
@@ -450,7 +457,11 @@ fn plan_like(n: usize) -> Result<AutoCommit> {
     doc.put(ROOT, "schema", 1_u64)?;
     let header = doc.put_object(ROOT, "header", ObjType::Map)?;
     doc.put(&header, "title", format!("Plan {n}"))?;
-    doc.put(&header, "objective", "Go live before the end of the quarter")?;
+    doc.put(
+        &header,
+        "objective",
+        "Go live before the end of the quarter",
+    )?;
     doc.put(&header, "go_live", "2027-03-31")?;
     doc.put(&header, "created_at", 1_764_000_000_000_i64 + n as i64)?;
     let people = doc.put_object(ROOT, "people", ObjType::Map)?;
@@ -669,10 +680,10 @@ impl PeerHandle {
                                 if ds.doc.sync().receive_sync_message(&mut ds.state, m).is_err() {
                                     continue;
                                 }
-                                if ds.doc.get_heads() != before {
-                                    if let Some(obs) = &observer {
-                                        obs(&ds.doc);
-                                    }
+                                if ds.doc.get_heads() != before
+                                    && let Some(obs) = &observer
+                                {
+                                    obs(&ds.doc);
                                 }
                                 push_sync(&peer_id, &server_id, &document_id, ds, false, &mut out);
                             }
@@ -686,7 +697,11 @@ impl PeerHandle {
                     }
                 }
                 for m in out {
-                    if sink.send(WsMessage::Binary(m.encode().into())).await.is_err() {
+                    if sink
+                        .send(WsMessage::Binary(m.encode().into()))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -746,7 +761,12 @@ impl PeerHandle {
     }
 
     /// Waits until our copy of `id` has exactly `heads`.
-    async fn wait_heads(&self, id: &str, mut heads: Vec<ChangeHash>, limit: Duration) -> Result<()> {
+    async fn wait_heads(
+        &self,
+        id: &str,
+        mut heads: Vec<ChangeHash>,
+        limit: Duration,
+    ) -> Result<()> {
         heads.sort();
         let deadline = Instant::now() + limit;
         loop {
@@ -777,11 +797,22 @@ fn push_sync(
 ) {
     if let Some(m) = ds.doc.sync().generate_sync_message(&mut ds.state) {
         let data = m.encode();
-        let (sender_id, target_id, document_id) = (me.to_string(), server.to_string(), id.to_string());
+        let (sender_id, target_id, document_id) =
+            (me.to_string(), server.to_string(), id.to_string());
         out.push(if request {
-            Message::Request { sender_id, target_id, document_id, data }
+            Message::Request {
+                sender_id,
+                target_id,
+                document_id,
+                data,
+            }
         } else {
-            Message::Sync { sender_id, target_id, document_id, data }
+            Message::Sync {
+                sender_id,
+                target_id,
+                document_id,
+                data,
+            }
         });
     }
 }
@@ -848,12 +879,26 @@ impl SpawnedRelay {
             .output()
             .with_context(|| format!("running {}", bin.display()))?;
         if !out.status.success() {
-            bail!("map-relay user add failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "map-relay user add failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let token = String::from_utf8(out.stdout)?.trim().to_string();
         let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "5000"])
-            .args(["--max-connections-per-ip", "5000", "--max-connect-attempts", "0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-connections",
+                "5000",
+            ])
+            .args([
+                "--max-connections-per-ip",
+                "5000",
+                "--max-connect-attempts",
+                "0",
+            ])
             .args(["--unload-after", &unload_after.to_string(), "--data"])
             .arg(&db)
             .stdout(Stdio::piped())
