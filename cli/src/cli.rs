@@ -107,9 +107,34 @@ pub enum Command {
     Join {
         /// The invite (`ws://HOST:PORT/join/SECRET`).
         invite: String,
+        /// For a wss:// relay with its own CA: PEM file of the CA
+        /// certificate to trust (stored with the remote). Default:
+        /// $MAP_CA_FILE.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<std::path::PathBuf>,
     },
     /// Run a local relay with a sample plan, to try map out.
     Demo,
+    /// Check the local database and say what is wrong (exit 1 if anything).
+    Doctor(DoctorArgs),
+}
+
+/// `map doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// Rebuild cached views and history from the plans' documents.
+    #[arg(long, conflicts_with = "restore")]
+    pub fix: bool,
+    /// Move a damaged database aside (it is kept), start a fresh one with
+    /// what can still be read from it, and fetch every plan your relays hold.
+    #[arg(long)]
+    pub restore: bool,
+    /// With `--restore`: fetch from this remote only.
+    #[arg(long, requires = "restore")]
+    pub remote: Option<String>,
 }
 
 /// `--json` alone.
@@ -581,6 +606,11 @@ pub enum RemoteCmd {
         /// Access token for the relay.
         #[arg(long)]
         token: Option<String>,
+        /// For a wss:// relay with its own CA: PEM file of the CA
+        /// certificate to trust (besides the system roots; stored with the
+        /// remote). Default: $MAP_CA_FILE.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<std::path::PathBuf>,
     },
     /// List relays.
     List(JsonFlag),
@@ -607,6 +637,9 @@ pub struct SyncArgs {
     /// Token for `--relay`.
     #[arg(long, requires = "relay")]
     pub token: Option<String>,
+    /// CA certificate (PEM) to trust for a wss:// `--relay`, stored with it.
+    #[arg(long, value_name = "FILE", requires = "relay")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Keep running and sync changes as they happen.
     #[arg(long)]
     pub watch: bool,

@@ -129,6 +129,7 @@ impl Context {
     pub fn store(&mut self) -> Result<&mut Store> {
         if self.store.is_none() {
             let store = Store::open(self.db_path())?;
+            store.read(crate::net::tls::load)?;
             self.store = Some(store);
         }
         match self.store.as_mut() {

@@ -144,6 +144,12 @@ struct ServeArgs {
     /// Seconds a client has to send a complete HTTP request head.
     #[arg(long, default_value_t = 10)]
     header_read_timeout: u64,
+    /// Serve TLS (wss://) with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log format on stderr (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -202,6 +208,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     config.auth_cooldown = Duration::from_secs(args.auth_cooldown);
     config.max_connect_attempts = args.max_connect_attempts;
     config.header_read_timeout = Duration::from_secs(args.header_read_timeout.max(1));
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(crate::config::TlsFiles { cert, key });
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let relay = Relay::open(config)?;

@@ -44,6 +44,18 @@ pub struct RelayConfig {
     /// A client must send a complete HTTP request head (including the
     /// WebSocket upgrade request) within this long, or it is disconnected.
     pub header_read_timeout: Duration,
+    /// Serve TLS (`wss://`) with this certificate chain and private key
+    /// (PEM files); `None`: plain `ws://`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of a TLS server certificate.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl RelayConfig {
@@ -65,6 +77,7 @@ impl RelayConfig {
             auth_cooldown: Duration::from_secs(60),
             max_connect_attempts: 600,
             header_read_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum RelayError {
         /// What automerge said.
         source: Box<automerge::AutomergeError>,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// I/O (binding the socket, ...).
     #[error("{0}")]
     Io(#[from] std::io::Error),

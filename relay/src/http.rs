@@ -43,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) alive: mpsc::Sender<()>,
     /// Where the relay listens (for URLs when a request has no Host header).
     pub(crate) local_addr: SocketAddr,
+    /// Whether the relay itself serves TLS (invites then use `wss://`).
+    pub(crate) tls: bool,
 }
 
 /// The router with every route and the request log.
@@ -263,10 +265,11 @@ async fn create_invite(
 
 /// `ws://HOST` or `wss://HOST` as the client reached us.
 fn base_url(headers: &HeaderMap, state: &AppState) -> String {
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https") || v.eq_ignore_ascii_case("wss"));
+    let secure = state.tls
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https") || v.eq_ignore_ascii_case("wss"));
     let scheme = if secure { "wss" } else { "ws" };
     let host = headers
         .get(header::HOST)

@@ -45,9 +45,10 @@ pub mod plan_id;
 mod server;
 pub mod shutdown;
 mod throttle;
+mod tls;
 
 pub use auth::Access;
-pub use config::RelayConfig;
+pub use config::{RelayConfig, TlsFiles};
 pub use db::RelayDb;
 pub use error::{RelayError, Result};
 pub use server::{BoundRelay, Relay, RelayHandle};

@@ -31,15 +31,23 @@ use crate::throttle::{self, Throttle};
 pub struct Relay {
     config: Arc<RelayConfig>,
     db: RelayDb,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Relay {
-    /// Open (or create) the database named in `config`.
+    /// Open (or create) the database named in `config`; with
+    /// `config.tls`, load the certificate and key first.
     pub fn open(config: RelayConfig) -> Result<Relay> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()?;
         let db = RelayDb::open(&config.data)?;
         Ok(Relay {
             config: Arc::new(config),
             db,
+            tls,
         })
     }
 
@@ -129,9 +137,14 @@ impl BoundRelay {
         self.local_addr
     }
 
-    /// `ws://IP:PORT`: the URL clients connect to.
+    /// `ws://IP:PORT` (`wss://` with TLS): the URL clients connect to.
     pub fn url(&self) -> String {
-        format!("ws://{}", self.local_addr)
+        let scheme = if self.relay.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// The database.
@@ -165,6 +178,7 @@ impl BoundRelay {
             shutdown: stop_rx.clone(),
             alive: alive_tx,
             local_addr,
+            tls: relay.tls.is_some(),
         };
         let janitor = tokio::spawn(hub.clone().janitor(stop_rx.clone()));
         let throttle = Throttle::new(
@@ -179,6 +193,7 @@ impl BoundRelay {
         tracing::info!(addr = %local_addr, db = %relay.db.path().display(), "relay serving");
         let served = accept_loop(
             listener,
+            relay.tls.clone().map(tokio_rustls::TlsAcceptor::from),
             app,
             relay.config.header_read_timeout,
             relay.config.shutdown_grace,
@@ -209,9 +224,11 @@ impl BoundRelay {
 /// HTTP/1 server (upgrades allowed), with a header read timeout so that a
 /// client that sends half a request and stalls is dropped. On shutdown every
 /// HTTP connection is asked to finish (bounded by `grace`); WebSockets are
-/// closed through `stop` by their own tasks.
+/// closed through `stop` by their own tasks. With `tls`, each connection
+/// first completes a TLS handshake, bounded by the header read timeout too.
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
     header_read_timeout: Duration,
     grace: Duration,
@@ -238,27 +255,66 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-            request.extensions_mut().insert(ConnectInfo(remote));
-            app.clone().oneshot(request)
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+        let builder = builder.clone();
         let mut stop = stop.clone();
+        let Some(acceptor) = tls.clone() else {
+            tokio::spawn(serve_connection(
+                TokioIo::new(stream),
+                remote,
+                app,
+                builder,
+                grace,
+                stop,
+            ));
+            continue;
+        };
         tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%remote, error = %e, "http connection ended with an error");
+            let handshake = tokio::time::timeout(header_read_timeout, acceptor.accept(stream));
+            let stream = tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                        return;
                     }
-                }
-                _ = stop.wait_for(|s| *s).map(|_| ()) => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(grace, connection).await;
-                }
-            }
+                    Err(_) => {
+                        tracing::debug!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                },
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            serve_connection(TokioIo::new(stream), remote, app, builder, grace, stop).await;
         });
+    }
+}
+
+/// Serve one (plain or TLS) connection until it ends or the relay stops.
+async fn serve_connection<I>(
+    io: I,
+    remote: SocketAddr,
+    app: Router,
+    builder: hyper::server::conn::http1::Builder,
+    grace: Duration,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        request.extensions_mut().insert(ConnectInfo(remote));
+        app.clone().oneshot(request)
+    });
+    let connection = builder.serve_connection(io, service).with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%remote, error = %e, "http connection ended with an error");
+            }
+        }
+        _ = stop.wait_for(|s| *s).map(|_| ()) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace, connection).await;
+        }
     }
 }

@@ -20,6 +20,15 @@
 //!   seconds (`--at-rest-wait`, longer than the relay's unload delay);
 //!   reports the relay's resident memory at rest. `--spawn-relay` starts
 //!   `map-relay` with `--unload-after` from `--unload-after` (default 2 s).
+//! - `throughput`: W writers (default 50), each on its own plan and its own
+//!   connection, make N changes each (default 200), each change sent as soon
+//!   as the relay acknowledged the previous one (the relay commits every
+//!   change to SQLite with `synchronous=FULL` before it answers); reports
+//!   durable changes per second through the relay.
+//!
+//! `fanout` with `--peers 1000` needs more than 1,024 descriptors: map-load
+//! raises its own limit, and a relay started with `--spawn-relay` accepts
+//! 5,000 connections (per address too).
 //!
 //! For each scenario it records the relay's CPU time and peak RSS from
 //! `/proc` when it knows the relay's pid (`--relay-pid`, or `--spawn-relay`
@@ -94,6 +103,12 @@ struct Args {
     /// `--unload-after` (seconds) for a relay started with --spawn-relay.
     #[arg(long, default_value_t = 2)]
     unload_after: u64,
+    /// Writers (one plan and one connection each) in `throughput`.
+    #[arg(long, default_value_t = 50)]
+    writers: usize,
+    /// Changes each writer makes in `throughput`.
+    #[arg(long, default_value_t = 200)]
+    writer_changes: usize,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -110,6 +125,7 @@ enum Scenario {
     ManyDocs,
     Idle,
     AtRest,
+    Throughput,
 }
 
 /// What one scenario measured.
@@ -176,6 +192,7 @@ async fn run(args: Args) -> Result<()> {
             Scenario::ManyDocs,
             Scenario::Idle,
             Scenario::AtRest,
+            Scenario::Throughput,
         ]
     } else {
         args.scenario.clone()
@@ -183,9 +200,11 @@ async fn run(args: Args) -> Result<()> {
     let mut outcomes = Vec::new();
     for scenario in scenarios {
         let before = proc.as_ref().map(|p| p.begin()).transpose()?;
-        let (value, metric, detail) = match scenario {
+        let client0 = self_cpu_s();
+        let (value, metric, mut detail) = match scenario {
             Scenario::Converge => converge(&target, args.converge_changes).await?,
             Scenario::Fanout => fanout(&target, args.peers, args.fanout_changes).await?,
+            Scenario::Throughput => throughput(&target, args.writers, args.writer_changes).await?,
             Scenario::ManyDocs => many_docs(&target, args.docs).await?,
             Scenario::Idle => idle(&target, args.idle, proc.as_ref()).await?,
             Scenario::AtRest => {
@@ -199,6 +218,11 @@ async fn run(args: Args) -> Result<()> {
                 .await?
             }
         };
+        // map-load plays every peer on the same cores as the relay: its own
+        // CPU time says how much of a latency is the client's.
+        if let (Ok(c1), Ok(c0)) = (self_cpu_s(), client0) {
+            detail.push_str(&format!("; map-load CPU {:.2} s", c1 - c0));
+        }
         let (cpu_s, peak_rss_mib, rss_mib) = match (&proc, before) {
             (Some(p), Some(cpu0)) => {
                 let (cpu, peak, rss) = p.end(cpu0)?;
@@ -385,6 +409,66 @@ async fn fanout(t: &Target, peers: usize, changes: usize) -> Result<(f64, &'stat
             p(0.99),
             p(1.0),
             latencies.len()
+        ),
+    ))
+}
+
+async fn throughput(
+    t: &Target,
+    writers: usize,
+    changes: usize,
+) -> Result<(f64, &'static str, String)> {
+    // Connect every writer and push its plan first, so the timed part is
+    // changes only.
+    let mut peers = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        let id = DocumentId::random().to_string();
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "seq", 0_i64)?;
+        doc.commit();
+        let p = PeerHandle::connect(t, None).await?;
+        p.add(&id, doc).await?;
+        peers.push((p, id));
+    }
+    for (p, id) in &peers {
+        p.wait_pushed(id, Duration::from_secs(60)).await?;
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(writers);
+    for (p, id) in peers {
+        tasks.push(tokio::spawn(async move {
+            let mut acks = Vec::with_capacity(changes);
+            for i in 1..=changes {
+                let sent = Instant::now();
+                p.edit(&id, move |d| {
+                    let _ = d.put(ROOT, "seq", i as i64);
+                    d.commit();
+                })
+                .await?;
+                p.wait_pushed(&id, Duration::from_secs(60)).await?;
+                acks.push(sent.elapsed());
+            }
+            Ok::<_, anyhow::Error>(acks)
+        }));
+    }
+    let mut acks = Vec::with_capacity(writers * changes);
+    for task in tasks {
+        acks.extend(task.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    acks.sort();
+    let p = |q: f64| {
+        let idx = ((acks.len() as f64 - 1.0) * q).round() as usize;
+        acks.get(idx).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    let total = writers * changes;
+    Ok((
+        total as f64 / secs,
+        "durable changes/s",
+        format!(
+            "{total} changes by {writers} writers in {secs:.2} s; ack p50 {:.2} ms, p99 {:.2} ms",
+            p(0.5),
+            p(0.99)
         ),
     ))
 }
@@ -818,6 +902,12 @@ fn push_sync(
 }
 
 // ---------------------------------------------------------------- relay process
+
+/// This process's CPU time (user + system), seconds.
+fn self_cpu_s() -> Result<f64> {
+    let stat = procfs::process::Process::myself()?.stat()?;
+    Ok((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+}
 
 /// CPU time and memory of the relay process, from `/proc`.
 struct ProcStats {

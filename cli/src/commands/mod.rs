@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod baseline;
 pub mod dep;
+pub mod doctor;
 pub mod identity;
 pub mod log;
 pub mod milestone;
@@ -58,8 +59,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Remote(cmd) => crate::net::remote(&mut ctx, cmd),
         Command::Sync(args) => crate::net::sync(&mut ctx, args),
         Command::Share(args) => crate::net::share(&mut ctx, args),
-        Command::Join { invite } => crate::net::join(&mut ctx, &invite),
+        Command::Join { invite, ca_file } => {
+            crate::net::join(&mut ctx, &invite, ca_file.as_deref())
+        }
         Command::Demo => crate::net::demo(&mut ctx),
+        Command::Doctor(args) => doctor::run(&mut ctx, args),
     }
 }
 

@@ -59,16 +59,31 @@ struct ErrorReply {
     error: String,
 }
 
-fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// An HTTP client for the relay at `relay`; for `wss://` relays it trusts
+/// the system roots plus the relay's CA file (see [`crate::net::tls`]).
+fn client(relay: &str) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
         .timeout(TIMEOUT)
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10));
+    if map_sync::tls::is_tls_url(relay) {
+        let ca_file = crate::net::tls::ca_file_for(relay);
+        let config =
+            map_sync::tls::client_config(ca_file.as_deref()).map_err(crate::net::sync_error)?;
+        builder = builder.use_preconfigured_tls((*config).clone());
+    }
+    builder
         .build()
         .map_err(|e| CliError::user(format!("cannot set up HTTP: {e}")))
 }
 
 /// A transport failure (refused, DNS, timeout): exit 3, naming the relay.
 fn unreachable(relay: &str, e: &reqwest::Error) -> CliError {
+    if let Some(why) = crate::net::tls::certificate_problem(e) {
+        return CliError::network(format!(
+            "the relay at {relay} presented a TLS certificate that is not trusted ({why})"
+        ))
+        .hint("if the relay uses its own CA, pass --ca-file FILE or set MAP_CA_FILE");
+    }
     let why = if e.is_timeout() {
         "no answer in time".to_string()
     } else if e.is_connect() {
@@ -107,7 +122,7 @@ pub async fn create_invite(
     let url = format!("{}/v1/invites", http_base(relay));
     let body =
         json!({ "plan": plan, "access": access, "side": side, "expires_secs": expires_secs });
-    let resp = client()?
+    let resp = client(relay)?
         .post(url)
         .bearer_auth(token)
         .json(&body)
@@ -148,7 +163,7 @@ pub async fn redeem_invite(
 ) -> Result<Redeemed> {
     let url = format!("{}/v1/invites/redeem", http_base(relay));
     let body = json!({ "invite": invite, "name": name, "email": email, "side": side });
-    let resp = client()?
+    let resp = client(relay)?
         .post(url)
         .json(&body)
         .send()
@@ -180,7 +195,7 @@ pub async fn redeem_invite(
 /// `GET /v1/plans`: the plans this token can see.
 pub async fn list_plans(relay: &str, token: &str) -> Result<Vec<RelayPlan>> {
     let url = format!("{}/v1/plans", http_base(relay));
-    let resp = client()?
+    let resp = client(relay)?
         .get(url)
         .bearer_auth(token)
         .send()
@@ -206,7 +221,7 @@ pub async fn list_plans(relay: &str, token: &str) -> Result<Vec<RelayPlan>> {
 /// in the order the relay stored them.
 pub async fn deliveries(relay: &str, token: &str, plan: &str) -> Result<Vec<Delivery>> {
     let url = format!("{}/v1/plans/{plan}/deliveries", http_base(relay));
-    let resp = client()?
+    let resp = client(relay)?
         .get(url)
         .bearer_auth(token)
         .send()

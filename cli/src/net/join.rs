@@ -43,8 +43,12 @@ pub fn parse_invite(s: &str) -> Result<Invite> {
 }
 
 /// `map join`.
-pub fn run(ctx: &mut Context, invite: &str) -> Result<()> {
+pub fn run(ctx: &mut Context, invite: &str, ca_file: Option<&std::path::Path>) -> Result<()> {
     let invite = parse_invite(invite)?;
+    let ca_file = ca_file.map(crate::net::tls::check).transpose()?;
+    if let Some(path) = &ca_file {
+        crate::net::tls::register(&invite.relay, path);
+    }
     let (me, set) = ctx
         .store()?
         .read(|tx| Ok::<_, CliError>((context::identity(tx)?, context::identity_is_set(tx)?)))?;
@@ -72,6 +76,7 @@ pub fn run(ctx: &mut Context, invite: &str) -> Result<()> {
     let remote = ctx.store()?.write(|tx| {
         let name = remote::free_name(tx, &invite.relay)?;
         tx.add_remote(&name, &invite.relay, Some(&redeemed.token))?;
+        crate::net::tls::store(tx, &name, &invite.relay, ca_file.as_deref())?;
         tx.mark_on_remote(&redeemed.plan, &name)?;
         Ok::<_, CliError>(map_store::Remote {
             name,

@@ -14,6 +14,7 @@ pub mod join;
 pub mod remote;
 pub mod share;
 pub mod sync;
+pub mod tls;
 pub mod watch;
 
 use map_sync::SyncError;
@@ -38,8 +39,8 @@ pub fn share(ctx: &mut Context, args: ShareArgs) -> Result<()> {
 }
 
 /// `map join`.
-pub fn join(ctx: &mut Context, invite: &str) -> Result<()> {
-    join::run(ctx, invite)
+pub fn join(ctx: &mut Context, invite: &str, ca_file: Option<&std::path::Path>) -> Result<()> {
+    join::run(ctx, invite, ca_file)
 }
 
 /// `map demo`.
@@ -63,6 +64,8 @@ pub fn sync_error(e: SyncError) -> CliError {
             CliError::user(e.to_string())
                 .hint("relay URLs look like ws://HOST:PORT; see `map remote list`")
         }
+        SyncError::CaFile { .. } => CliError::user(e.to_string())
+            .hint("give a PEM file with the relay's CA certificate (--ca-file or MAP_CA_FILE)"),
         SyncError::Persist(inner) => match inner.downcast::<CliError>() {
             Ok(cli) => *cli,
             Err(other) => CliError::user(format!("could not save synced changes: {other}")),

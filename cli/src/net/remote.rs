@@ -41,9 +41,15 @@ pub fn check_name(name: &str) -> Result<()> {
 /// `map remote ...`.
 pub fn run(ctx: &mut Context, cmd: RemoteCmd) -> Result<()> {
     match cmd {
-        RemoteCmd::Add { name, url, token } => {
+        RemoteCmd::Add {
+            name,
+            url,
+            token,
+            ca_file,
+        } => {
             check_name(&name)?;
             let url = normalize_relay_url(&url)?;
+            let ca_file = ca_file.as_deref().map(crate::net::tls::check).transpose()?;
             let token = token
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty());
@@ -58,6 +64,7 @@ pub fn run(ctx: &mut Context, cmd: RemoteCmd) -> Result<()> {
                     )));
                 }
                 tx.add_remote(&name, &url, token.as_deref())?;
+                crate::net::tls::store(tx, &name, &url, ca_file.as_deref())?;
                 Ok(())
             })?;
             let mut lines = vec![format!("saved: remote {name}: {url}")];
@@ -104,9 +111,10 @@ pub fn run(ctx: &mut Context, cmd: RemoteCmd) -> Result<()> {
             say(&lines)
         }
         RemoteCmd::Remove { name } => {
-            let existed = ctx
-                .store()?
-                .write(|tx| Ok::<_, CliError>(tx.remove_remote(&name)?))?;
+            let existed = ctx.store()?.write(|tx| {
+                crate::net::tls::forget(tx, &name)?;
+                Ok::<_, CliError>(tx.remove_remote(&name)?)
+            })?;
             if !existed {
                 return Err(
                     CliError::user(format!("there is no remote called '{name}'"))

@@ -252,6 +252,9 @@ fn explicit_remote(ctx: &mut Context, args: &SyncArgs) -> Result<(Option<Remote>
         }
         (Some(url), name) => {
             let url = normalize_relay_url(url)?;
+            if let Some(path) = args.ca_file.as_deref() {
+                crate::net::tls::register(&url, &crate::net::tls::check(path)?);
+            }
             let name = name.clone().unwrap_or_else(|| "origin".to_string());
             crate::net::remote::check_name(&name)?;
             let stored = ctx
@@ -289,7 +292,9 @@ fn explicit_remote(ctx: &mut Context, args: &SyncArgs) -> Result<(Option<Remote>
 
 /// Connection options for `remote`.
 pub fn connect_options(remote: &Remote) -> ConnectOptions {
-    ConnectOptions::new(ws_endpoint(&remote.url), remote.token.clone())
+    let mut opts = ConnectOptions::new(ws_endpoint(&remote.url), remote.token.clone());
+    opts.ca_file = crate::net::tls::ca_file_for(&remote.url);
+    opts
 }
 
 /// What the store holds about a plan before syncing.
@@ -395,6 +400,8 @@ pub fn sync_remote(
     if store_remote {
         ctx.store()?.write(|tx| {
             tx.set_remote(&remote.name, &remote.url, remote.token.as_deref())?;
+            let ca_file = crate::net::tls::registered(&remote.url);
+            crate::net::tls::store(tx, &remote.name, &remote.url, ca_file.as_deref())?;
             Ok::<_, CliError>(())
         })?;
     }

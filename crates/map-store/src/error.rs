@@ -166,6 +166,12 @@ pub(crate) fn classify(path: &Path, err: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DiskFull) => StoreError::DiskFull {
             path: path.to_path_buf(),
         },
+        // SQLite reports a full disk met while growing the shared-memory
+        // index (or a WAL write) as a plain I/O error: find out whether the
+        // directory has room left.
+        Some(ErrorCode::SystemIoFailure) if dir_is_full(&dir_of(path)) => StoreError::DiskFull {
+            path: path.to_path_buf(),
+        },
         Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Busy {
             path: path.to_path_buf(),
             secs: BUSY_TIMEOUT_SECS,
@@ -182,6 +188,19 @@ pub(crate) fn classify(path: &Path, err: rusqlite::Error) -> StoreError {
             source: err,
         },
     }
+}
+
+/// Whether writing a small file in `dir` fails because the disk is full.
+/// Only called on the error path.
+fn dir_is_full(dir: &Path) -> bool {
+    use std::io::Write;
+    let probe = dir.join(format!(".map-space-probe-{}", std::process::id()));
+    let res = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&[0u8; 4096])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    matches!(res, Err(e) if e.kind() == std::io::ErrorKind::StorageFull)
 }
 
 /// Whether the file at `path` starts with the SQLite header string. Only

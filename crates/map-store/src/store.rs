@@ -80,8 +80,20 @@ impl Store {
             policy: CompactionPolicy::default(),
             read_only: false,
         };
-        store.configure()?;
-        match store.inspect()? {
+        let state = match store.configure().and_then(|()| store.inspect()) {
+            Ok(state) => state,
+            Err(StoreError::DiskFull { .. }) => {
+                let path = store.path.clone();
+                // Close the failed connection first: SQLite shares the
+                // shared-memory state of a file between the connections of
+                // one process.
+                drop(store);
+                store = Store::open_without_shm(path, flags, false)?;
+                store.inspect()?
+            }
+            Err(e) => return Err(e),
+        };
+        match state {
             HeaderState::Current => {}
             HeaderState::Outdated { .. } => store.upgrade()?,
             other => return Err(header_error(&store.path, other)),
@@ -100,14 +112,23 @@ impl Store {
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| classify(&path, e))?;
-        let store = Store {
+        let mut store = Store {
             conn,
             path,
             policy: CompactionPolicy::default(),
             read_only: true,
         };
-        store.configure()?;
-        match store.inspect()? {
+        let state = match store.configure().and_then(|()| store.inspect()) {
+            Ok(state) => state,
+            Err(StoreError::DiskFull { .. }) => {
+                let path = store.path.clone();
+                drop(store);
+                store = Store::open_without_shm(path, flags, true)?;
+                store.inspect()?
+            }
+            Err(e) => return Err(e),
+        };
+        match state {
             HeaderState::Current => Ok(store),
             HeaderState::Outdated { from } => Err(StoreError::NeedsUpgrade {
                 path: store.path.clone(),
@@ -116,6 +137,27 @@ impl Store {
             }),
             other => Err(header_error(&store.path, other)),
         }
+    }
+
+    /// Open a connection that needs no shared-memory WAL index: used when
+    /// the disk is too full to create one, so reads keep working. Exclusive
+    /// locking mode keeps the index in memory (it must be set before anything
+    /// reads the schema); writes still fail with [`StoreError::DiskFull`],
+    /// changing nothing, until space returns.
+    fn open_without_shm(path: PathBuf, flags: OpenFlags, read_only: bool) -> Result<Store> {
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| classify(&path, e))?;
+        let store = Store {
+            conn,
+            path,
+            policy: CompactionPolicy::default(),
+            read_only,
+        };
+        store
+            .conn
+            .execute_batch("PRAGMA locking_mode = EXCLUSIVE;")
+            .map_err(|e| classify(&store.path, e))?;
+        store.configure()?;
+        Ok(store)
     }
 
     /// The path this store was opened with.
@@ -185,10 +227,21 @@ impl Store {
     /// `doctor`-style command, not for every open). Returns
     /// [`StoreError::Corrupt`] with SQLite's findings if it is damaged.
     pub fn quick_check(&self) -> Result<()> {
+        self.check_pragma("quick_check")
+    }
+
+    /// Run SQLite's `PRAGMA integrity_check`: like [`Store::quick_check`]
+    /// but also verifies that every index matches its table (slower; for
+    /// `map doctor`). Returns [`StoreError::Corrupt`] with the findings.
+    pub fn integrity_check(&self) -> Result<()> {
+        self.check_pragma("integrity_check")
+    }
+
+    fn check_pragma(&self, pragma: &str) -> Result<()> {
         let path = &self.path;
         let findings: Vec<String> = self
             .conn
-            .prepare("PRAGMA quick_check")
+            .prepare(&format!("PRAGMA {pragma}"))
             .and_then(|mut s| {
                 s.query_map([], |r| r.get::<_, String>(0))?
                     .collect::<rusqlite::Result<Vec<_>>>()
@@ -308,6 +361,7 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         store.quick_check().unwrap();
+        store.integrity_check().unwrap();
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }

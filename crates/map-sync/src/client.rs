@@ -16,6 +16,7 @@
 //! messages end the session with a [`SyncError::Protocol`], never a panic.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use automerge::sync::{self, SyncDoc as _};
@@ -53,8 +54,11 @@ pub fn random_peer_id() -> String {
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// `ws://HOST:PORT/` (`wss://` is not supported yet).
+    /// `ws://HOST:PORT/` or `wss://HOST:PORT/`.
     pub url: String,
+    /// For `wss://`: a PEM file of extra CA certificates to trust besides
+    /// the platform's roots (a relay with a private or self-signed CA).
+    pub ca_file: Option<PathBuf>,
     /// Sent as `Authorization: Bearer TOKEN` at the upgrade.
     pub token: Option<String>,
     /// Our peer id in the handshake (see [`random_peer_id`]).
@@ -73,6 +77,7 @@ impl ConnectOptions {
     pub fn new(url: impl Into<String>, token: Option<String>) -> Self {
         ConnectOptions {
             url: url.into(),
+            ca_file: None,
             token,
             peer_id: random_peer_id(),
             storage_id: None,
@@ -226,7 +231,19 @@ impl Connection {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));
-        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let connector = if crate::tls::is_tls_url(&url) {
+            Some(tokio_tungstenite::Connector::Rustls(
+                crate::tls::client_config(opts.ca_file.as_deref())?,
+            ))
+        } else {
+            None
+        };
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            connector,
+        );
         let (ws, _response) = match tokio::time::timeout(opts.timeout, connecting).await {
             Err(_) => {
                 return Err(SyncError::Unreachable {
@@ -755,8 +772,12 @@ fn upgrade_error(url: &str, e: tungstenite::Error) -> SyncError {
         },
         tungstenite::Error::Url(UrlError::TlsFeatureNotEnabled) => SyncError::InvalidUrl {
             url: url.to_owned(),
-            reason: "wss:// is not supported yet; use ws://".into(),
+            reason: "wss:// is not supported by this build; use ws://".into(),
         },
+        tungstenite::Error::Tls(tungstenite::error::TlsError::Rustls(e)) => tls_error(url, &e),
+        tungstenite::Error::Io(io) if crate::tls::rustls_error(&io).is_some() => {
+            tls_error(url, crate::tls::rustls_error(&io).expect("checked"))
+        }
         tungstenite::Error::Url(UrlError::UnableToConnect(reason)) => SyncError::Unreachable {
             url: url.to_owned(),
             reason,
@@ -772,6 +793,21 @@ fn upgrade_error(url: &str, e: tungstenite::Error) -> SyncError {
         other => SyncError::Unreachable {
             url: url.to_owned(),
             reason: other.to_string(),
+        },
+    }
+}
+
+/// A TLS failure: certificate problems get their own error (with what to
+/// do), anything else is a failed connection.
+fn tls_error(url: &str, e: &rustls::Error) -> SyncError {
+    match e {
+        rustls::Error::InvalidCertificate(why) => SyncError::Certificate {
+            url: url.to_owned(),
+            reason: why.to_string(),
+        },
+        other => SyncError::Unreachable {
+            url: url.to_owned(),
+            reason: format!("TLS failed: {other}"),
         },
     }
 }

@@ -1,5 +1,6 @@
 //! Errors of the sync client, each worded so a user knows what to do next.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::message::ProtocolError;
@@ -20,6 +21,17 @@ pub enum SyncError {
         "cannot reach relay at {url}: {reason}; check the URL or start it with `map-relay serve`"
     )]
     Unreachable { url: String, reason: String },
+
+    /// The relay's TLS certificate could not be verified (unknown CA,
+    /// wrong host name, expired).
+    #[error(
+        "the relay at {url} presented a TLS certificate that is not trusted ({reason}); if the relay uses its own CA, pass --ca-file FILE or set MAP_CA_FILE"
+    )]
+    Certificate { url: String, reason: String },
+
+    /// The CA file given for a `wss://` relay cannot be used.
+    #[error("cannot use CA file {}: {reason}", .path.display())]
+    CaFile { path: PathBuf, reason: String },
 
     /// The relay answered the upgrade with HTTP 401/403.
     #[error(
@@ -73,6 +85,8 @@ impl SyncError {
         matches!(
             self,
             SyncError::InvalidUrl { .. }
+                | SyncError::Certificate { .. }
+                | SyncError::CaFile { .. }
                 | SyncError::Unauthorized { .. }
                 | SyncError::HttpStatus { .. }
                 | SyncError::InvalidDocumentId(_)

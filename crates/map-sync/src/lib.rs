@@ -46,6 +46,7 @@
 pub mod client;
 pub mod error;
 pub mod message;
+pub mod tls;
 
 pub use client::{
     ChangeSummary, ConnectOptions, Connection, DocOutcome, DocReport, SyncDoc, WatchCommand,
