@@ -118,6 +118,10 @@ fn apply_sync(data: &[u8]) {
     let Ok(message) = sync::Message::decode(data) else {
         return;
     };
+    // The relay rejects hostile bloom filters right after decoding.
+    if map_sync::message::check_sync_payload(&message).is_err() {
+        return;
+    }
     // `create` / `ask_for_changes`: a fresh, empty document.
     let mut empty = Automerge::new();
     let mut state = sync::State::new();

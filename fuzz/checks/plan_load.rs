@@ -8,7 +8,7 @@
 //!
 //! 1. as raw bytes: `PlanDoc::load(bytes)`, then `view(today)`,
 //!    `conflicts()`, `history()` and `raw()`;
-//! 2. as a program that edits a real plan (the `saas` template) the way a
+//! 2. as a program that edits a real plan (the `simple` template) the way a
 //!    hostile or buggy peer could: scalars of any type (dates that are not
 //!    dates, NaN, huge integers) at any key of any entity, objects where
 //!    scalars belong, deleted collections, dependency lists pointing
@@ -55,7 +55,7 @@ fn template_bytes(name: &str) -> Vec<u8> {
 fn base() -> &'static AutoCommit {
     static BASE: OnceLock<AutoCommit> = OnceLock::new();
     BASE.get_or_init(|| {
-        let mut doc = AutoCommit::load(&template_bytes("saas")).expect("template loads");
+        let mut doc = AutoCommit::load(&template_bytes("simple")).expect("template loads");
         doc.set_actor(automerge::ActorId::from(&[2u8; 16][..]));
         doc
     })

@@ -334,6 +334,10 @@ impl Hub {
     ) -> std::result::Result<bool, String> {
         let message = sync::Message::decode(data)
             .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
+        // A hostile bloom filter would panic (or exhaust memory) later, in
+        // `generate_sync_message`, outside any `catch_unwind`.
+        map_sync::message::check_sync_payload(&message)
+            .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
         // Two rounds at most: if a concurrent push created the plan between
         // our access check and our create, check again.
         // A connection that already has the plan open keeps the access it

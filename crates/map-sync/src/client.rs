@@ -724,6 +724,10 @@ fn apply_sync_data(
     let msg = sync::Message::decode(data).map_err(|e| {
         SyncError::protocol(url, format!("bad sync message for document {}: {e}", sd.id))
     })?;
+    // A hostile bloom filter would make the next `generate` panic.
+    crate::message::check_sync_payload(&msg).map_err(|e| {
+        SyncError::protocol(url, format!("bad sync message for document {}: {e}", sd.id))
+    })?;
     let before = sd.doc.get_heads();
     sd.doc
         .sync()

@@ -679,6 +679,50 @@ impl Fields<'_> {
     }
 }
 
+/// Most bloom filter probes [`check_sync_payload`] accepts (automerge writes 7).
+pub const MAX_BLOOM_PROBES: u64 = 64;
+
+/// Rejects an automerge sync message whose `have` bloom filters would make
+/// automerge panic or allocate without bound when the message is answered
+/// (`generate_sync_message`): zero bits per entry (a division by zero in
+/// automerge 0.12's `BloomFilter::get_probes`), zero probes, or a huge
+/// probe count (a `Vec` of up to 2^32 probes per hash). Call it on every
+/// decoded sync message from a peer before `receive_sync_message`; honest
+/// peers never fail it. Found by the `frames` fuzz target (see `fuzz/`).
+pub fn check_sync_payload(message: &automerge::sync::Message) -> Result<(), String> {
+    fn leb128(input: &mut &[u8]) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = input.split_first()?;
+            *input = rest;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    for have in &message.have {
+        let bytes = have.bloom.to_bytes();
+        if bytes.is_empty() {
+            continue;
+        }
+        let mut input = &bytes[..];
+        let (Some(_entries), Some(bits_per_entry), Some(probes)) =
+            (leb128(&mut input), leb128(&mut input), leb128(&mut input))
+        else {
+            return Err("malformed bloom filter".into());
+        };
+        if bits_per_entry == 0 || input.is_empty() {
+            return Err("bloom filter without bits".into());
+        }
+        if probes == 0 || probes > MAX_BLOOM_PROBES {
+            return Err(format!("bloom filter with {probes} probes"));
+        }
+    }
+    Ok(())
+}
+
 /// An unsigned integer, or an integral non-negative float below 2^53 (JS).
 fn value_to_u64(v: &Value) -> Option<u64> {
     match v {

@@ -434,3 +434,33 @@ fn document_id_validation() {
     assert!(!is_valid_document_id("148vjpuxYXixb8DcbaWyeGv2q3v"));
     assert!(!is_valid_document_id(""));
 }
+
+/// Bloom filters that would make automerge 0.12 panic (zero bits: a
+/// division by zero) or allocate 2^32 probes per hash in
+/// `generate_sync_message` are rejected; honest ones pass.
+#[test]
+fn check_sync_payload_rejects_hostile_bloom_filters() {
+    use automerge::sync::{BloomFilter, Have};
+    let doc = automerge::Automerge::new();
+    let mut state = automerge::sync::State::new();
+    let honest =
+        automerge::sync::SyncDoc::generate_sync_message(&doc, &mut state).expect("a first message");
+    assert_eq!(check_sync_payload(&honest), Ok(()));
+    // entries, bits per entry, probes, then ceil(entries * bits / 8) bytes.
+    let cases: [(&[u8], bool); 5] = [
+        (&[1, 10, 7, 0, 0], true),
+        (&[1, 0, 7], false),
+        (&[1, 10, 0, 0, 0], false),
+        (&[1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0], false),
+        (&[], true),
+    ];
+    for (bytes, ok) in cases {
+        let bloom = BloomFilter::try_from(bytes).expect("a parsable bloom filter");
+        let mut msg = honest.clone();
+        msg.have.push(Have {
+            last_sync: Vec::new(),
+            bloom,
+        });
+        assert_eq!(check_sync_payload(&msg).is_ok(), ok, "{bytes:?}");
+    }
+}
