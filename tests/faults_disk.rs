@@ -297,3 +297,57 @@ fn relay_on_a_full_disk_acknowledges_nothing_and_recovers() {
     drop(relay);
     assert_intact(&data);
 }
+
+/// A running relay holds its database open for writing, so Linux will not
+/// remount its directory read-only under it; what can happen is a relay
+/// started on a read-only directory (a full disk covers the running case).
+#[test]
+fn relay_on_a_read_only_directory_refuses_clearly_and_recovers() {
+    let Some(fs) = Tmpfs::mount("relay_on_a_read_only_directory", 4096) else {
+        return;
+    };
+    let data = fs.path().join("relay.db");
+    let token = relay_admin(&data, &["user", "add", "dana"]).ok().line();
+    let p = Participant::new("Dana", "seller");
+    p.map(&["init", "Acme rollout", "--template", "saas"]).ok();
+    p.map(&["task", "add", "Before"]).ok();
+    {
+        let relay = DiskRelay::start(&data);
+        p.add_remote("origin", &relay.url, &token);
+        p.sync().ok();
+    }
+
+    fs.remount("ro");
+    let mut serve = Command::new(bin("map-relay"));
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("NO_COLOR", "1");
+    let out = run_with_timeout(serve, Duration::from_secs(20));
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "serve on a read-only directory must exit 1"
+    );
+    assert!(
+        out.stderr.contains("cannot write to") && out.stderr.contains("--data"),
+        "serve says what is wrong and what to do: {}",
+        out.stderr
+    );
+    let added = relay_admin(&data, &["user", "add", "eve"]);
+    assert_eq!(
+        added.code(),
+        Some(1),
+        "user add on a read-only directory must fail"
+    );
+    assert!(added.stderr.contains("cannot write to"), "{}", added.stderr);
+
+    fs.remount("rw");
+    let relay = DiskRelay::start(&data);
+    let q = Participant::new("Dana2", "seller");
+    q.add_remote("origin", &relay.url, &token);
+    q.sync().ok();
+    assert!(titles(&q).contains(&"Before".to_string()));
+    drop(relay);
+    assert_intact(&data);
+}

@@ -237,6 +237,20 @@ impl RelayDb {
             path: path.to_owned(),
             reason,
         };
+        // SQLite silently falls back to read-only on a read-only directory;
+        // the relay must be able to store what it acknowledges, so say so.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let probe = dir.join(format!(".map-relay-write-check-{}", std::process::id()));
+        if let Err(e) = std::fs::write(&probe, b"") {
+            return Err(refuse(format!(
+                "cannot write to {} ({e}); the relay needs a writable --data directory",
+                dir.display()
+            )));
+        }
+        let _ = std::fs::remove_file(&probe);
         let mut conn = Connection::open(path).map_err(|e| refuse(format!("cannot open: {e}")))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         let application_id: i32 = conn
