@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::Parser;
-use map_model::plan::TaskEdit;
 use map_model::{Identity, PlanDoc};
 use map_store::{HistoryRow, Store};
 
@@ -110,7 +109,7 @@ fn main() -> Result<()> {
         "+120d",
     ])?;
     let built = Instant::now();
-    build_history(&home_dir.join("map.db"), changes)?;
+    map_bench::build_history(&home_dir.join("map.db"), changes, &bench_seller(), 0)?;
     eprintln!(
         "built {} changes of history in {:.1} s",
         changes,
@@ -217,7 +216,7 @@ fn vs_taskwarrior(map: &Path, args: &Args) -> Result<()> {
     map_cmd(&["init", "Bench plan"])?;
     let built = Instant::now();
     build_tasks(&home.join("map.db"), args.tasks)?;
-    build_history(&home.join("map.db"), changes)?;
+    map_bench::build_history(&home.join("map.db"), changes, &bench_seller(), 0)?;
     eprintln!(
         "map: {} tasks, {changes} edits in {:.1} s",
         args.tasks,
@@ -352,50 +351,6 @@ fn build_tasks(db: &Path, n: usize) -> Result<()> {
     })
 }
 
-/// Appends `changes` edits (due dates and statuses across the plan's tasks)
-/// to the current plan, with history rows, as separate Automerge changes.
-fn build_history(db: &Path, changes: usize) -> Result<()> {
-    let mut store = Store::open(db)?;
-    store.write(|tx| -> Result<()> {
-        let plan_row = tx.list_plans()?.into_iter().next().context("no plan")?;
-        let doc = tx.load_doc(&plan_row.id)?.context("no document")?;
-        let mut plan = PlanDoc::from_doc(doc)?;
-        let by = Identity {
-            name: "Bench Seller".into(),
-            email: "bench@vendor.example".into(),
-            side: map_model::identity::Side::Seller,
-        };
-        let today = NaiveDate::from_ymd_opt(2026, 12, 4).context("date")?;
-        let tasks: Vec<String> = plan
-            .view(today)?
-            .tasks
-            .iter()
-            .map(|t| t.id.clone())
-            .collect();
-        let now = 1_780_000_000_000_i64;
-        for i in 0..changes {
-            let task = &tasks[i % tasks.len()];
-            let due = today + chrono::Days::new(10 + (i % 90) as u64);
-            plan.edit_task(
-                &by,
-                now + i as i64,
-                task,
-                TaskEdit {
-                    due: Some(Some(due)),
-                    ..TaskEdit::default()
-                },
-            )?;
-        }
-        let outcome = tx.save_doc(&plan_row.id, plan.doc_mut())?;
-        let rows = HistoryRow::since(plan.doc_mut(), &outcome.previous_heads);
-        tx.append_history(&plan_row.id, &rows)?;
-        tx.delete_view(&plan_row.id)?;
-        // As the store leaves a plan after its periodic compaction.
-        tx.compact_doc(&plan_row.id)?;
-        Ok(())
-    })
-}
-
 /// In-process time to load the plan's document with automerge alone (what
 /// any write must pay at least once), for comparison.
 fn automerge_load_times(db: &Path, runs: usize) -> Result<Vec<Duration>> {
@@ -426,4 +381,13 @@ fn ms(d: Duration) -> f64 {
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
+}
+
+/// The identity the bench's history is written as.
+fn bench_seller() -> Identity {
+    Identity {
+        name: "Bench Seller".into(),
+        email: "bench@vendor.example".into(),
+        side: map_model::identity::Side::Seller,
+    }
 }

@@ -14,19 +14,17 @@
 //! Every round starts a fresh relay (`map-relay user add`, then `serve` on a
 //! free port with a temporary database). Reports medians over the rounds.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use automerge::ChangeHash;
-use chrono::NaiveDate;
 use clap::Parser;
+use map_bench::SpawnedRelay;
+use map_model::Identity;
 use map_model::identity::Side;
-use map_model::plan::TaskEdit;
-use map_model::{Identity, PlanDoc};
-use map_store::{HistoryRow, Store};
+use map_store::Store;
 
 #[derive(Parser, Debug)]
 #[command(about = "Times `map sync`: two participants merging offline work, a fresh join")]
@@ -110,7 +108,7 @@ struct Round {
 }
 
 fn round_once(map: &Path, relay_bin: &Path, args: &Args) -> Result<Round> {
-    let relay = SpawnedRelay::start(relay_bin)?;
+    let relay = SpawnedRelay::start(relay_bin, "bench", &[])?;
     let tmp = tempfile::tempdir()?;
     let a = Home::new(map, tmp.path().join("a"));
     let b = Home::new(map, tmp.path().join("b"));
@@ -129,8 +127,8 @@ fn round_once(map: &Path, relay_bin: &Path, args: &Args) -> Result<Round> {
     if a.heads()? != b.heads()? {
         bail!("b did not fetch the plan");
     }
-    build_history(&a.db(), args.changes, "seller", 0)?;
-    build_history(&b.db(), args.changes, "buyer", 1)?;
+    map_bench::build_history(&a.db(), args.changes, &bench_identity(Side::Seller), 0)?;
+    map_bench::build_history(&b.db(), args.changes, &bench_identity(Side::Buyer), 1)?;
 
     // Both sync at once; again while they differ (whoever synced first did
     // not see the other's changes).
@@ -258,109 +256,6 @@ fn wait_ok(child: Child, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Appends `changes` edits (due dates across the plan's tasks) to the plan,
-/// with history rows, as separate Automerge changes, as `cli-speed` does.
-/// `offset` shifts the dates so the two participants' edits differ.
-fn build_history(db: &Path, changes: usize, side: &str, offset: u64) -> Result<()> {
-    let mut store = Store::open(db)?;
-    store.write(|tx| -> Result<()> {
-        let plan_row = tx.list_plans()?.into_iter().next().context("no plan")?;
-        let doc = tx.load_doc(&plan_row.id)?.context("no document")?;
-        let mut plan = PlanDoc::from_doc(doc)?;
-        let by = Identity {
-            name: format!("Bench {side}"),
-            email: format!("{side}@bench.example"),
-            side: if side == "seller" {
-                Side::Seller
-            } else {
-                Side::Buyer
-            },
-        };
-        let today = NaiveDate::from_ymd_opt(2026, 12, 4).context("date")?;
-        let tasks: Vec<String> = plan
-            .view(today)?
-            .tasks
-            .iter()
-            .map(|t| t.id.clone())
-            .collect();
-        let now = 1_780_000_000_000_i64;
-        for i in 0..changes {
-            let task = &tasks[i % tasks.len()];
-            let due = today + chrono::Days::new(10 + offset + (i % 90) as u64);
-            plan.edit_task(
-                &by,
-                now + i as i64,
-                task,
-                TaskEdit {
-                    due: Some(Some(due)),
-                    ..TaskEdit::default()
-                },
-            )?;
-        }
-        let outcome = tx.save_doc(&plan_row.id, plan.doc_mut())?;
-        let rows = HistoryRow::since(plan.doc_mut(), &outcome.previous_heads);
-        tx.append_history(&plan_row.id, &rows)?;
-        tx.delete_view(&plan_row.id)?;
-        tx.compact_doc(&plan_row.id)?;
-        Ok(())
-    })
-}
-
-/// A `map-relay` on a free port with a temporary database and one user.
-struct SpawnedRelay {
-    child: Child,
-    url: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-impl SpawnedRelay {
-    fn start(bin: &Path) -> Result<SpawnedRelay> {
-        let dir = tempfile::tempdir()?;
-        let db = dir.path().join("relay.db");
-        let out = Command::new(bin)
-            .args(["user", "add", "bench"])
-            .arg("--data")
-            .arg(&db)
-            .output()
-            .with_context(|| format!("running {}", bin.display()))?;
-        if !out.status.success() {
-            bail!(
-                "map-relay user add failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let token = String::from_utf8(out.stdout)?.trim().to_string();
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&db)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .strip_prefix("map-relay listening on ")
-            .ok_or_else(|| anyhow!("unexpected first line from map-relay: {line:?}"))?
-            .to_string();
-        Ok(SpawnedRelay {
-            child,
-            url,
-            token,
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for SpawnedRelay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -372,4 +267,18 @@ fn ms(d: Duration) -> f64 {
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
+}
+
+/// The identity one participant's history is written as.
+fn bench_identity(side: Side) -> Identity {
+    let name = if side == Side::Seller {
+        "seller"
+    } else {
+        "buyer"
+    };
+    Identity {
+        name: format!("Bench {name}"),
+        email: format!("{name}@bench.example"),
+        side,
+    }
 }

@@ -36,9 +36,7 @@
 //! Peak RSS is reset before each scenario through `/proc/PID/clear_refs`.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -49,6 +47,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ROOT, ReadDoc};
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
+use map_bench::SpawnedRelay;
 use map_model::DocumentId;
 use map_sync::message::{Message, PROTOCOL_VERSION};
 use serde::Serialize;
@@ -160,7 +159,20 @@ async fn run(args: Args) -> Result<()> {
     let mut spawned = None;
     let (url, token, pid) = match &args.spawn_relay {
         Some(bin) => {
-            let relay = SpawnedRelay::start(bin, args.unload_after)?;
+            let relay = SpawnedRelay::start(
+                bin,
+                "load",
+                &[
+                    "--max-connections",
+                    "5000",
+                    "--max-connections-per-ip",
+                    "5000",
+                    "--max-connect-attempts",
+                    "0",
+                    "--unload-after",
+                    &args.unload_after.to_string(),
+                ],
+            )?;
             let out = (
                 relay.url.clone(),
                 Some(relay.token.clone()),
@@ -947,78 +959,6 @@ impl ProcStats {
         let peak = status.vmhwm.unwrap_or(0) as f64 / 1024.0;
         let rss = status.vmrss.unwrap_or(0) as f64 / 1024.0;
         Ok((self.cpu_s()? - cpu0, peak, rss))
-    }
-}
-
-/// A `map-relay` started by this tool with a temporary database.
-struct SpawnedRelay {
-    child: Child,
-    url: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-impl SpawnedRelay {
-    fn start(bin: &std::path::Path, unload_after: u64) -> Result<SpawnedRelay> {
-        let dir = tempfile::tempdir()?;
-        let db = dir.path().join("relay.db");
-        let out = Command::new(bin)
-            .args(["user", "add", "load"])
-            .arg("--data")
-            .arg(&db)
-            .output()
-            .with_context(|| format!("running {}", bin.display()))?;
-        if !out.status.success() {
-            bail!(
-                "map-relay user add failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let token = String::from_utf8(out.stdout)?.trim().to_string();
-        let mut child = Command::new(bin)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--max-connections",
-                "5000",
-            ])
-            .args([
-                "--max-connections-per-ip",
-                "5000",
-                "--max-connect-attempts",
-                "0",
-            ])
-            .args(["--unload-after", &unload_after.to_string(), "--data"])
-            .arg(&db)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .strip_prefix("map-relay listening on ")
-            .ok_or_else(|| anyhow!("unexpected first line from map-relay: {line:?}"))?
-            .to_string();
-        Ok(SpawnedRelay {
-            child,
-            url,
-            token,
-            _dir: dir,
-        })
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-}
-
-impl Drop for SpawnedRelay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
