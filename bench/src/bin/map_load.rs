@@ -52,10 +52,10 @@ use map_model::DocumentId;
 use map_sync::message::{Message, PROTOCOL_VERSION};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 #[derive(Parser, Debug)]
 #[command(about = "Load tool for relays speaking the automerge-repo protocol")]
@@ -960,9 +960,4 @@ impl ProcStats {
         let rss = status.vmrss.unwrap_or(0) as f64 / 1024.0;
         Ok((self.cpu_s()? - cpu0, peak, rss))
     }
-}
-
-#[allow(dead_code)]
-fn _assert_tungstenite_error_is_error(e: tungstenite::Error) -> anyhow::Error {
-    e.into()
 }
