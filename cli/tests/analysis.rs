@@ -3,29 +3,13 @@
 //! `timeline`): the real binary in a temporary `MAP_HOME`, the clock pinned,
 //! colours off, ids replaced by stable labels in snapshots.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
+
+use common::{Out, run_map};
 
 const NOW: &str = "2026-12-04T09:30:00Z";
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn seen(&self) -> String {
-        let mut s = String::new();
-        s += &self.stdout;
-        if !self.stderr.is_empty() {
-            s += "--- stderr ---\n";
-            s += &self.stderr;
-        }
-        s += &format!("--- exit {} ---\n", self.code);
-        s
-    }
-}
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -40,21 +24,7 @@ impl Env {
     }
 
     fn run_at(&self, now: &str, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_map"))
-            .args(args)
-            .env("MAP_HOME", &self.home)
-            .env("MAP_TODAY", &now[..10])
-            .env("MAP_NOW", now)
-            .env("NO_COLOR", "1")
-            .env("USER", "tester")
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .expect("run map");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_map(&self.home, &now[..10], now, args)
     }
 
     fn run(&self, args: &[&str]) -> Out {

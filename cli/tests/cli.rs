@@ -3,34 +3,14 @@
 //! off, and snapshots what a user sees. Ids are random, so every id the plan
 //! holds (and the plan id) is replaced by a stable label before comparing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use common::{Out, run_map};
 
 const TODAY: &str = "2026-12-04";
 const NOW: &str = "2026-12-04T09:30:00Z";
-
-/// The output of one run.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// stdout, then stderr, then the exit code: what a user sees.
-    fn seen(&self) -> String {
-        let mut s = String::new();
-        if !self.stdout.is_empty() {
-            s += &self.stdout;
-        }
-        if !self.stderr.is_empty() {
-            s += "--- stderr ---\n";
-            s += &self.stderr;
-        }
-        s += &format!("--- exit {} ---\n", self.code);
-        s
-    }
-}
 
 /// A temporary MAP_HOME.
 struct Env {
@@ -57,21 +37,7 @@ impl Env {
     }
 
     fn run_in(&self, home: &Path, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_map"))
-            .args(args)
-            .env("MAP_HOME", home)
-            .env("MAP_TODAY", &self.today)
-            .env("MAP_NOW", &self.now)
-            .env("NO_COLOR", "1")
-            .env("USER", "tester")
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .expect("run map");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_map(home, &self.today, &self.now, args)
     }
 
     fn run(&self, args: &[&str]) -> Out {

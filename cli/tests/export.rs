@@ -4,7 +4,11 @@
 //! checked through `map show --json` and the plan's heads, which must not
 //! move when an import changes nothing or is refused.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{Out, run_map};
 use std::process::Command;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
@@ -14,12 +18,6 @@ use serde_json::Value;
 const TODAY: &str = "2026-12-04";
 const NOW: &str = "2026-12-04T09:30:00Z";
 const HOSTILE: &str = "Acme <script>alert(\"x\")</script> & co";
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 struct Env {
     dir: tempfile::TempDir,
@@ -38,20 +36,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_map"))
-            .args(args)
-            .env("MAP_HOME", &self.home)
-            .env("MAP_TODAY", TODAY)
-            .env("MAP_NOW", NOW)
-            .env("NO_COLOR", "1")
-            .env("USER", "tester")
-            .output()
-            .expect("run map");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_map(&self.home, TODAY, NOW, args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
