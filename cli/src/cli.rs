@@ -669,6 +669,11 @@ pub struct ShareArgs {
     /// How long the invite is valid (e.g. 7d, 12h).
     #[arg(long, default_value = "7d")]
     pub expires: String,
+    /// A link to open in a browser instead of an invite for `map join`:
+    /// no install, no account; anyone with the link can use it until it
+    /// expires.
+    #[arg(long)]
+    pub web: bool,
 }
 
 /// `map whatif`.

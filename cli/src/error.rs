@@ -188,6 +188,12 @@ impl From<map_model::templates::UnknownTemplate> for CliError {
     }
 }
 
+impl From<map_export::ExportError> for CliError {
+    fn from(e: map_export::ExportError) -> CliError {
+        CliError::user(e.to_string())
+    }
+}
+
 /// Wrap an I/O error with what was being done.
 pub fn io_error(what: impl fmt::Display, e: std::io::Error) -> CliError {
     let mut err = CliError::user(format!("{what}: {e}"));

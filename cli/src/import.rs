@@ -25,6 +25,7 @@
 //!   the row and column named, nothing is imported.
 
 use chrono::NaiveDate;
+use map_export::csv::{NOTE_SEPARATOR, note, notes_cell};
 use map_model::identity::Side;
 use map_model::plan::{NewPerson, NewTask, TaskEdit};
 use map_model::schema::TaskStatus;
@@ -35,7 +36,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::cli::ImportArgs;
 use crate::context::{self, Context, keys};
 use crate::error::{CliError, Result, io_error};
-use crate::export::csv::{NOTE_SEPARATOR, note, notes_cell};
 use crate::plans::{self, Edit, save_plan};
 
 /// The columns `map import` understands.

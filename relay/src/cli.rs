@@ -77,6 +77,32 @@ enum Command {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Manage web links (made with `map share --web`).
+    #[command(subcommand)]
+    Link(LinkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LinkCommand {
+    /// List web links, newest first.
+    List {
+        /// Only the links of this plan (document id or automerge: URL).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Withdraw a web link: it opens nothing more and the browser sessions
+    /// opened with it end at once.
+    Revoke {
+        /// The link's id (first column of `map-relay link list`).
+        id: i64,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +313,41 @@ fn admin(command: Command) -> Result<()> {
             for plan in db.list_plans()? {
                 writeln!(out, "{plan}")?;
             }
+        }
+        Command::Link(LinkCommand::List { plan, json, data }) => {
+            let db = RelayDb::open_existing(&data.data)?;
+            let plan = plan
+                .map(|p| {
+                    crate::plan_id::parse(&p).ok_or_else(|| crate::RelayError::InvalidPlanId(p))
+                })
+                .transpose()?;
+            let links = db.list_web_links(plan.as_deref())?;
+            if json {
+                let text = serde_json::to_string_pretty(&links)
+                    .map_err(|e| crate::RelayError::Internal(e.to_string()))?;
+                writeln!(out, "{text}")?;
+            } else {
+                let now = chrono::Utc::now().timestamp_millis();
+                for link in links {
+                    let status = match link.revoked_at {
+                        Some(_) => "revoked".to_owned(),
+                        None if link.expires_at <= now => "expired".to_owned(),
+                        None => format!("until {}", format_ms(link.expires_at)),
+                    };
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\tby {}\t{}\t{} session(s)",
+                        link.id, link.plan, link.access, link.created_by, status, link.sessions
+                    )?;
+                }
+            }
+        }
+        Command::Link(LinkCommand::Revoke { id, data }) => {
+            let db = RelayDb::open_existing(&data.data)?;
+            if !db.revoke_web_link(id)? {
+                return Err(crate::RelayError::UnknownLink(id));
+            }
+            eprintln!("revoked web link {id}; browsers that used it lose access now");
         }
     }
     out.flush()?;

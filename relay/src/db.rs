@@ -18,8 +18,9 @@ use crate::plan_id;
 
 /// "MAPR": marks the file as a map-relay database.
 const APPLICATION_ID: i32 = 0x4D41_5052;
-/// Schema version written by this build.
-const SCHEMA_VERSION: i32 = 1;
+/// Schema version written by this build (2 added the web links and sessions
+/// of [`crate::web`]; a version 1 file is upgraded when opened).
+const SCHEMA_VERSION: i32 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -270,6 +271,7 @@ impl RelayDb {
                 tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if tables == 0 {
                 tx.execute_batch(SCHEMA)?;
+                tx.execute_batch(crate::web::sessions::SCHEMA)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('storage_id', ?1)",
                     [uuid::Uuid::new_v4().to_string()],
@@ -287,6 +289,14 @@ impl RelayDb {
             return Err(refuse(format!(
                 "made by a newer map-relay (schema {version}, this one knows {SCHEMA_VERSION}): upgrade map-relay"
             )));
+        } else if version < SCHEMA_VERSION {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            let version: i32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version == 1 {
+                tx.execute_batch(crate::web::sessions::SCHEMA)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            tx.commit()?;
         }
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -313,7 +323,7 @@ impl RelayDb {
         &self.storage_id
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent
         // (transactions roll back on drop), so a poisoned lock is still usable.
         self.conn
@@ -725,7 +735,7 @@ impl RelayDb {
     }
 }
 
-fn check_name(name: &str) -> Result<String> {
+pub(crate) fn check_name(name: &str) -> Result<String> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control)
     {
@@ -735,7 +745,7 @@ fn check_name(name: &str) -> Result<String> {
 }
 
 /// `name`, or `name-2`, `name-3`, ... whichever is free.
-fn free_name(conn: &Connection, name: &str) -> Result<String> {
+pub(crate) fn free_name(conn: &Connection, name: &str) -> Result<String> {
     let taken = |candidate: &str| -> rusqlite::Result<bool> {
         Ok(conn
             .query_row("SELECT 1 FROM users WHERE name = ?1", [candidate], |_| {
@@ -844,6 +854,29 @@ mod tests {
         drop(db);
         let again = RelayDb::open_existing(dir.path().join("relay.db")).unwrap();
         assert_eq!(again.storage_id(), id);
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        let token = RelayDb::open(&path).unwrap().add_user("alice").unwrap();
+        {
+            // What a version 1 relay left: no web tables.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "DROP TABLE web_sessions; DROP TABLE web_links; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let db = RelayDb::open_existing(&path).unwrap();
+        assert!(db.authenticate(&token).unwrap().is_some(), "users kept");
+        let version: i32 = db
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(db.list_web_links(None).unwrap().is_empty());
     }
 
     #[test]

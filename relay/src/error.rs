@@ -68,9 +68,23 @@ pub enum RelayError {
     /// I/O (binding the socket, ...).
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// No web link with this id.
+    #[error("no web link {0}: see `map-relay link list`")]
+    UnknownLink(i64),
     /// A background task failed.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Whether `e` comes from a full disk (SQLite's `SQLITE_FULL`, or ENOSPC).
+pub fn is_disk_full(e: &RelayError) -> bool {
+    match e {
+        RelayError::Db(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.code == rusqlite::ErrorCode::DiskFull
+        }
+        RelayError::Io(io) => io.raw_os_error() == Some(libc::ENOSPC),
+        _ => false,
+    }
 }
 
 /// Result alias for the relay.

@@ -58,6 +58,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/invites/redeem", post(redeem_invite))
         .route("/v1/plans", get(list_plans))
         .route("/v1/plans/{plan}/deliveries", get(list_deliveries))
+        .merge(crate::web::router())
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -187,6 +188,10 @@ struct InviteRequest {
     side: Option<String>,
     #[serde(default)]
     expires_secs: Option<u64>,
+    /// A web link (opened in a browser, reusable until it expires) instead
+    /// of a one-time invite for `map join`.
+    #[serde(default)]
+    web: bool,
 }
 
 async fn create_invite(
@@ -229,28 +234,35 @@ async fn create_invite(
         );
     }
     let user_id = user.id;
+    let web = body.web;
     let result = state
         .hub
         .db()
         .call(move |db| {
             let granted = db.plan_access(user_id, &plan)?.access;
+            let ttl = Duration::from_secs(secs);
             match granted {
+                Some(a) if a.can_write() && web => db
+                    .create_web_link(user_id, &plan, access, side.as_deref(), ttl)
+                    .map(|secret| Some((plan, secret))),
                 Some(a) if a.can_write() => db
-                    .create_invite(
-                        user_id,
-                        &plan,
-                        access,
-                        side.as_deref(),
-                        Duration::from_secs(secs),
-                    )
-                    .map(Some),
+                    .create_invite(user_id, &plan, access, side.as_deref(), ttl)
+                    .map(|secret| Some((plan, secret))),
                 // Read-only, no grant and no such plan all look the same.
                 _ => Ok(None),
             }
         })
         .await;
     match result {
-        Ok(Some(secret)) => {
+        Ok(Some((_, secret))) if web => {
+            let url = format!(
+                "{}/web/open?t={secret}",
+                crate::web::web_base(&state, &headers)
+            );
+            tracing::info!(user = %user.name, "web link created");
+            (StatusCode::CREATED, Json(json!({ "invite": url }))).into_response()
+        }
+        Ok(Some((_, secret))) => {
             let url = format!("{}/join/{secret}", base_url(&headers, &state));
             tracing::info!(user = %user.name, "invite created");
             (StatusCode::CREATED, Json(json!({ "invite": url }))).into_response()
@@ -271,13 +283,18 @@ fn base_url(headers: &HeaderMap, state: &AppState) -> String {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("https") || v.eq_ignore_ascii_case("wss"));
     let scheme = if secure { "wss" } else { "ws" };
-    let host = headers
+    format!("{scheme}://{}", host(headers, state))
+}
+
+/// The host (and port) the client reached us at: its `Host` header if
+/// sane, else the address we listen on.
+pub(crate) fn host(headers: &HeaderMap, state: &AppState) -> String {
+    headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(|| state.local_addr.to_string());
-    format!("{scheme}://{host}")
+        .unwrap_or_else(|| state.local_addr.to_string())
 }
 
 #[derive(Deserialize)]

@@ -28,7 +28,7 @@ use std::time::Instant;
 use automerge::Automerge;
 use automerge::sync::{self, SyncDoc};
 use map_sync::Message;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::auth::Access;
 use crate::config::RelayConfig;
@@ -176,6 +176,8 @@ pub(crate) struct Hub {
     peers: Mutex<HashMap<String, PeerEntry>>,
     next_conn: AtomicU64,
     connections: AtomicUsize,
+    /// The id of every plan whose stored changes grew (web pages listen).
+    changed: broadcast::Sender<Arc<str>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,6 +207,7 @@ impl Hub {
             peers: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
+            changed: broadcast::channel(256).0,
         }
     }
 
@@ -500,49 +503,123 @@ impl Hub {
             tracing::warn!(plan = doc_id, peer = %peer.peer_id, "{failure}");
             return Err(failure);
         }
-        let after = doc.get_heads();
-        let changed = after != before;
-        if changed {
-            let hashes: Vec<String> = doc
-                .get_changes_meta(&before)
-                .iter()
-                .map(|c| hex_hash(&c.hash))
-                .collect();
-            let incremental = doc.save_after(&before);
-            let compact = slot.chunks + 1 > self.config.compact_after_chunks;
-            let snapshot = compact.then(|| doc.save());
-            let plan = doc_id.to_owned();
-            let user_id = peer.user.id;
-            let count = hashes.len();
-            let stored = self
-                .db
-                .call(move |db| {
-                    db.append_changes(&ChangeBatch {
-                        plan: &plan,
-                        user_id,
-                        incremental: &incremental,
-                        hashes: &hashes,
-                        snapshot: snapshot.as_deref(),
-                    })
-                })
-                .await;
-            if let Err(e) = stored {
-                slot.subs.remove(&conn_id);
-                self.reload(doc_id, slot).await.map_err(internal)?;
-                return Err(internal(e));
-            }
-            slot.chunks = if compact { 1 } else { slot.chunks + 1 };
-            tracing::debug!(
-                plan = doc_id,
-                user = %peer.user.name,
-                peer = %peer.peer_id,
-                changes = count,
-                compacted = compact,
-                "changes stored"
-            );
+        let changed = doc.get_heads() != before;
+        if changed
+            && let Err(e) = self
+                .store_since(doc_id, slot, &before, peer.user.id, &peer.peer_id)
+                .await
+        {
+            slot.subs.remove(&conn_id);
+            self.reload(doc_id, slot).await.map_err(internal)?;
+            return Err(internal(e));
         }
         self.send_pending(slot, doc_id, conn_id, changed);
         Ok(true)
+    }
+
+    /// Make the changes made to the slot's plan since `before` durable,
+    /// recording `user_id` as the user who delivered them, and tell the
+    /// plan's watchers. On error the caller must reload the slot.
+    async fn store_since(
+        &self,
+        doc_id: &str,
+        slot: &mut DocSlot,
+        before: &[automerge::ChangeHash],
+        user_id: i64,
+        via: &str,
+    ) -> Result<()> {
+        let Some(doc) = slot.doc.as_mut() else {
+            return Err(RelayError::Internal("plan slot without document".into()));
+        };
+        let hashes: Vec<String> = doc
+            .get_changes_meta(before)
+            .iter()
+            .map(|c| hex_hash(&c.hash))
+            .collect();
+        let incremental = doc.save_after(before);
+        let compact = slot.chunks + 1 > self.config.compact_after_chunks;
+        let snapshot = compact.then(|| doc.save());
+        let plan = doc_id.to_owned();
+        let count = hashes.len();
+        self.db
+            .call(move |db| {
+                db.append_changes(&ChangeBatch {
+                    plan: &plan,
+                    user_id,
+                    incremental: &incremental,
+                    hashes: &hashes,
+                    snapshot: snapshot.as_deref(),
+                })
+            })
+            .await?;
+        slot.chunks = if compact { 1 } else { slot.chunks + 1 };
+        tracing::debug!(
+            plan = doc_id,
+            user = user_id,
+            via,
+            changes = count,
+            compacted = compact,
+            "changes stored"
+        );
+        let _ = self.changed.send(Arc::from(doc_id));
+        Ok(())
+    }
+
+    /// Run `f` on a plan as the relay holds it (loading it if needed).
+    /// `None` if the plan is not on this relay.
+    pub(crate) async fn read_plan<T>(
+        &self,
+        doc_id: &str,
+        f: impl FnOnce(&Automerge) -> T,
+    ) -> Result<Option<T>> {
+        let Some(slot) = self.open_slot(doc_id).await? else {
+            return Ok(None);
+        };
+        let Some(doc) = slot.doc.as_ref() else {
+            return Err(RelayError::Internal("plan slot without document".into()));
+        };
+        Ok(Some(f(doc)))
+    }
+
+    /// Apply changes made on the relay itself (by a web participant):
+    /// `make` gets the plan and returns the new changes (or why it refused).
+    /// They are stored with `user_id` as their deliverer, then passed on to
+    /// every connection that has the plan open. `Ok(None)`: no such plan.
+    pub(crate) async fn apply_local<E>(
+        &self,
+        doc_id: &str,
+        user_id: i64,
+        via: &str,
+        make: impl FnOnce(&Automerge) -> std::result::Result<Vec<automerge::Change>, E>,
+    ) -> Result<Option<std::result::Result<(), E>>> {
+        let Some(mut slot) = self.open_slot(doc_id).await? else {
+            return Ok(None);
+        };
+        let slot = &mut *slot;
+        let Some(doc) = slot.doc.as_mut() else {
+            return Err(RelayError::Internal("plan slot without document".into()));
+        };
+        let changes = match make(doc) {
+            Ok(changes) => changes,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let before = doc.get_heads();
+        doc.apply_changes(changes)
+            .map_err(|e| RelayError::Internal(format!("a web edit could not be applied: {e}")))?;
+        if doc.get_heads() == before {
+            return Ok(Some(Ok(())));
+        }
+        if let Err(e) = self.store_since(doc_id, slot, &before, user_id, via).await {
+            self.reload(doc_id, slot).await?;
+            return Err(e);
+        }
+        self.send_pending(slot, doc_id, 0, true);
+        Ok(Some(Ok(())))
+    }
+
+    /// A receiver told the id of every plan whose stored changes grew.
+    pub(crate) fn watch_changes(&self) -> broadcast::Receiver<Arc<str>> {
+        self.changed.subscribe()
     }
 
     /// Answer `conn_id` and, if the plan changed, everyone else who has it open.
@@ -643,6 +720,7 @@ impl Hub {
         if !created {
             return Ok(false);
         }
+        let _ = self.changed.send(Arc::from(doc_id));
         tracing::info!(
             plan = doc_id,
             user = %peer.user.name,

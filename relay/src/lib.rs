@@ -9,7 +9,8 @@
 //! WebSocket: handshake, error policy, pings), `http` (routes and JSON API),
 //! `throttle` (per-address limits on failed authentication and connection
 //! attempts), `server` ([`Relay`], [`BoundRelay`]; the accept loop with a
-//! header read timeout), [`cli`] (the binary's commands).
+//! header read timeout), [`web`] (the plan as a web page, for participants
+//! who open a link from `map share --web`), [`cli`] (the binary's commands).
 //!
 //! Protocol decisions: unknown message types, `remote-subscription-change`
 //! and `remote-heads-changed` are ignored (forward compatible, as
@@ -46,6 +47,7 @@ mod server;
 pub mod shutdown;
 mod throttle;
 mod tls;
+pub mod web;
 
 pub use auth::Access;
 pub use config::{RelayConfig, TlsFiles};

@@ -1,8 +1,8 @@
 //! Per-address rate limits, applied to every HTTP request before routing:
 //!
 //! - failed authentication: a response of 401 (bad, missing or revoked
-//!   token) or a failed invite redemption (404/410 from
-//!   `/v1/invites/redeem`) counts as a failure. After
+//!   token, or no valid web session) or a failed invite redemption or web
+//!   link (404/410 from `/v1/invites/redeem` or `/web/open`) counts as a failure. After
 //!   `max_auth_failures` failures within a minute from one IP address, that
 //!   address gets 429 (with `Retry-After`) on every request for
 //!   `auth_cooldown`, valid token or not;
@@ -179,7 +179,7 @@ pub(crate) async fn guard(
     let response = next.run(request).await;
     let status = response.status();
     let failed = status == StatusCode::UNAUTHORIZED
-        || (path == "/v1/invites/redeem"
+        || ((path == "/v1/invites/redeem" || path == "/web/open")
             && (status == StatusCode::NOT_FOUND || status == StatusCode::GONE));
     if failed {
         throttle.failed(ip, Instant::now());

@@ -210,3 +210,67 @@ fn serve_prints_its_address_and_stops_on_sigterm() {
         assert!(!logs.contains(secret), "a secret was logged:\n{logs}");
     }
 }
+
+#[test]
+fn link_commands_list_and_revoke_web_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay.db");
+    let out = map_relay(&["user", "add", "alice"], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = map_relay::RelayDb::open(&data).unwrap();
+    let alice = db.authenticate(stdout(&out).trim()).unwrap().unwrap();
+    let plan = map_relay::plan_id::random();
+    let mut doc = automerge::AutoCommit::new();
+    automerge::transaction::Transactable::put(&mut doc, automerge::ROOT, "title", "Acme").unwrap();
+    let snapshot = doc.save();
+    assert!(
+        db.create_plan(&map_relay::db::ChangeBatch {
+            plan: &plan,
+            user_id: alice.id,
+            incremental: &[],
+            hashes: &[],
+            snapshot: Some(&snapshot),
+        })
+        .unwrap()
+    );
+    let secret = db
+        .create_web_link(
+            alice.id,
+            &plan,
+            map_relay::Access::ReadOnly,
+            None,
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+    assert!(db.open_web_link(&secret).unwrap().is_ok());
+
+    let out = map_relay(&["link", "list"], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = stdout(&out);
+    assert!(
+        listed.starts_with(&format!("1\t{plan}\tro\tby alice\tuntil ")),
+        "{listed}"
+    );
+    assert!(listed.contains("1 session(s)"), "{listed}");
+    assert!(!listed.contains(&secret), "secrets are never shown");
+    let out = map_relay(&["link", "list", "--plan", "nonsense"], &data);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a plan id"), "{}", stderr(&out));
+
+    let out = map_relay(&["link", "revoke", "7"], &data);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no web link 7: see `map-relay link list`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = map_relay(&["link", "revoke", "1"], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = map_relay(&["link", "list", "--json", "--plan", &plan], &data);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(json[0]["revoked_at"].is_i64(), "{json}");
+    assert_eq!(
+        db.open_web_link(&secret).unwrap().err(),
+        Some(map_relay::web::sessions::LinkError::Expired)
+    );
+}

@@ -1,24 +1,16 @@
 //! `map export --format md|html|csv|xlsx|ics|json [-o FILE]`: the plan in
 //! the formats people already use. JSON for scripts (same as `map show
-//! --json`), a one-page Markdown or HTML summary for people (the HTML page
-//! is self-contained and draws the timeline as an SVG Gantt chart), CSV and
-//! XLSX for spreadsheets (the CSV is the one `map import` reads back), and
-//! an iCalendar file of due dates (`--owner` makes a personal calendar).
+//! --json`); everything else comes from the `map-export` crate (a one-page
+//! Markdown or HTML summary, CSV and XLSX for spreadsheets, an iCalendar
+//! file of due dates; `--owner` makes a personal calendar).
 //!
-//! Every exporter is a pure function of an [`Export`] (the cached view, the
-//! plan id and the latest history rows); this module only reads the store
-//! and writes the bytes.
-
-pub mod csv;
-pub mod gantt;
-pub mod html;
-pub mod ics;
-pub mod md;
-pub mod xlsx;
+//! Every exporter is a pure function of a [`map_export::Export`] (the cached
+//! view, the plan id and the latest history rows); this module only reads
+//! the store and writes the bytes.
 
 use std::io::{IsTerminal, Write};
 
-use chrono::NaiveDate;
+use map_export::{Change, Export, HISTORY_HIGHLIGHTS, csv, html, ics, md, xlsx};
 use map_model::PlanView;
 use map_store::HistoryRow;
 
@@ -27,29 +19,6 @@ use crate::commands::plan::ShowJson;
 use crate::context::Context;
 use crate::error::{CliError, Result, io_error};
 use crate::plans;
-
-/// How many recent changes the summaries list.
-pub const HISTORY_HIGHLIGHTS: usize = 10;
-
-/// Everything an exporter needs.
-#[derive(Debug, Clone)]
-pub struct Export {
-    /// The plan's document id.
-    pub id: String,
-    /// The plan view (refreshed for today).
-    pub view: PlanView,
-    /// The latest changes, newest first.
-    pub history: Vec<HistoryRow>,
-    /// Now (ms since the epoch), for timestamps in the output.
-    pub now_ms: i64,
-}
-
-impl Export {
-    /// Today, as the view sees it.
-    pub fn today(&self) -> NaiveDate {
-        self.view.today
-    }
-}
 
 /// `map export`.
 pub fn run(ctx: &mut Context, args: ExportArgs) -> Result<()> {
@@ -101,7 +70,11 @@ pub fn load(ctx: &mut Context) -> Result<Export> {
     ctx.store()?.read(|tx| {
         let row = plans::target_plan(tx, plan_arg.as_deref())?;
         let view = plans::read_view(tx, &row.id, today)?;
-        let history = tx.history(&row.id, HISTORY_HIGHLIGHTS)?;
+        let history = tx
+            .history(&row.id, HISTORY_HIGHLIGHTS)?
+            .into_iter()
+            .map(change)
+            .collect();
         Ok::<_, CliError>(Export {
             id: row.id,
             view,
@@ -109,6 +82,16 @@ pub fn load(ctx: &mut Context) -> Result<Export> {
             now_ms,
         })
     })
+}
+
+/// A history row as the exporters list it.
+fn change(r: HistoryRow) -> Change {
+    Change {
+        hash: r.hash.to_string(),
+        author: r.author,
+        time_ms: r.time_ms,
+        message: r.message,
+    }
 }
 
 fn json(e: &Export) -> Result<Vec<u8>> {
@@ -157,26 +140,4 @@ pub fn find_person(view: &PlanView, query: &str) -> Result<String> {
     }
     Err(CliError::user(format!("no person matches '{query}'"))
         .hint("list people with `map person list`"))
-}
-
-/// `YYYY-MM-DD`, or empty.
-pub fn date(d: Option<NaiveDate>) -> String {
-    d.map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
-}
-
-/// A change time (ms) as `YYYY-MM-DD HH:MM` UTC.
-pub fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|| "?".to_string())
-}
-
-/// The author's name without the `<email>` part.
-pub fn author_name(author: Option<&str>) -> String {
-    let a = author.unwrap_or("unknown");
-    match a.split_once(" <") {
-        Some((name, _)) => name.trim().to_string(),
-        None => a.trim().to_string(),
-    }
 }

@@ -110,7 +110,8 @@ fn refused(relay: &str) -> CliError {
         .hint("check the token with `map remote list`, or ask the plan owner for a new invite")
 }
 
-/// `POST /v1/invites`: an invite line for `plan`.
+/// `POST /v1/invites`: an invite line for `plan` (a `map join` invite, or
+/// with `web` a link to open in a browser).
 pub async fn create_invite(
     relay: &str,
     token: &str,
@@ -118,10 +119,16 @@ pub async fn create_invite(
     access: &str,
     side: Option<&str>,
     expires_secs: u64,
+    web: bool,
 ) -> Result<String> {
     let url = format!("{}/v1/invites", http_base(relay));
-    let body =
-        json!({ "plan": plan, "access": access, "side": side, "expires_secs": expires_secs });
+    let body = json!({
+        "plan": plan,
+        "access": access,
+        "side": side,
+        "expires_secs": expires_secs,
+        "web": web,
+    });
     let resp = client(relay)?
         .post(url)
         .bearer_auth(token)

@@ -1,7 +1,8 @@
 //! `map share`: an invite line for a plan. The plan must be on a relay: if
 //! it is on none yet, it is pushed to the default remote first. The invite
-//! (`ws://HOST:PORT/join/SECRET`) is printed alone on stdout, so scripts can
-//! capture it; everything else goes to stderr.
+//! (`ws://HOST:PORT/join/SECRET`, or with `--web` a browser link
+//! `http://HOST:PORT/web/open?t=SECRET`) is printed alone on stdout, so
+//! scripts can capture it; everything else goes to stderr.
 
 use std::io::Write;
 
@@ -92,9 +93,23 @@ pub fn run(ctx: &mut Context, args: ShareArgs) -> Result<()> {
         access,
         side,
         expires_secs,
+        args.web,
     ))?;
     crate::commands::say(&[invite])?;
     let who = side.unwrap_or("other participant");
+    if args.web {
+        let _ = writeln!(
+            err,
+            "hint: send this link to the {who}; it opens the plan in any browser ({}, valid for {}). Anyone with the link can use it: share it only with the deal team",
+            if access == "rw" {
+                "they can edit"
+            } else {
+                "read-only"
+            },
+            args.expires.trim()
+        );
+        return Ok(());
+    }
     let _ = writeln!(
         err,
         "hint: send this line to the {who}; they run `map join <line>` ({} access, valid for {}, works once)",

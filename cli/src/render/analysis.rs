@@ -4,6 +4,7 @@
 
 use anstyle::AnsiColor;
 use comfy_table::{Cell, Color};
+use map_export::text::owner_label;
 use map_model::PlanView;
 use map_model::baseline::{Baseline, BaselineDiff, DateMove};
 use map_model::identity::Side;
@@ -106,7 +107,7 @@ pub fn path(view: &PlanView, s: &Schedule) -> String {
             Cell::new(i + 1),
             cell(short(&task.id, len), Some(Color::Yellow)),
             Cell::new(&task.title),
-            Cell::new(tasks::owner_label(task)),
+            Cell::new(owner_label(task)),
             Cell::new(opt_date(task.start)),
             Cell::new(opt_date(task.due)),
             cell(
@@ -274,7 +275,7 @@ pub fn blocked(view: &PlanView, list: &[&TaskView]) -> String {
             cell(short(&task.id, len), Some(Color::Yellow)),
             cell(task.status, Some(tasks::status_color(task.status))),
             Cell::new(&task.title),
-            Cell::new(tasks::owner_label(task)),
+            Cell::new(owner_label(task)),
             cell(opt_date(task.due), task.overdue.then_some(Color::Red)),
             Cell::new(if on.is_empty() {
                 "(status blocked)".to_string()
@@ -306,7 +307,7 @@ pub fn waiting(view: &PlanView, side: Side, list: &[Waiting]) -> String {
         t.add_row(vec![
             cell(short(&task.id, len), Some(Color::Yellow)),
             Cell::new(&task.title),
-            Cell::new(tasks::owner_label(task)),
+            Cell::new(owner_label(task)),
             cell(opt_date(task.due), task.overdue.then_some(Color::Red)),
             Cell::new(format!("{} task(s): {}", w.blocks.len(), held.join(", "))),
         ]);

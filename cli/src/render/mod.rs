@@ -46,14 +46,6 @@ pub fn dim(text: &str) -> String {
     format!("{s}{text}{s:#}")
 }
 
-/// A text progress bar: `[██████░░░░]`.
-pub fn bar(percent: u8) -> String {
-    let filled = usize::from(percent.min(100)).div_ceil(10);
-    let filled = if percent < 100 { filled.min(9) } else { 10 };
-    let filled = if percent == 0 { 0 } else { filled.max(1) };
-    format!("[{}{}]", "█".repeat(filled), "░".repeat(10 - filled))
-}
-
 /// A table with map's look: no borders, header row, styled only when
 /// colours are on, wrapped to the terminal width only on a terminal.
 pub fn table(header: &[&str]) -> Table {
@@ -180,15 +172,6 @@ pub fn conflicts(conflicts: &[Conflict]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bars() {
-        assert_eq!(bar(0), "[░░░░░░░░░░]");
-        assert_eq!(bar(60), "[██████░░░░]");
-        assert_eq!(bar(5), "[█░░░░░░░░░]");
-        assert_eq!(bar(99), "[█████████░]");
-        assert_eq!(bar(100), "[██████████]");
-    }
 
     #[test]
     fn prefixes() {

@@ -4,10 +4,11 @@
 
 use anstyle::AnsiColor;
 use comfy_table::{Cell, Color};
+use map_export::text::bar;
 use map_model::PlanView;
 use map_model::schema::{Level, RiskStatus};
 
-use crate::render::{bar, bold, cell, dim, finish, paint, prefix_len, short, table, tasks};
+use crate::render::{bold, cell, dim, finish, paint, prefix_len, short, table, tasks};
 
 /// The full `map show` output.
 pub fn plan(id: &str, view: &PlanView) -> String {
@@ -55,7 +56,7 @@ pub fn plan(id: &str, view: &PlanView) -> String {
         .iter()
         .filter(|t| t.status == map_model::schema::TaskStatus::Blocked)
         .count();
-    let waiting = view.tasks.iter().filter(|t| tasks::is_waiting(t)).count();
+    let waiting = view.tasks.iter().filter(|t| t.is_waiting()).count();
     let mut parts = Vec::new();
     if overdue > 0 {
         parts.push(paint(&format!("{overdue} overdue"), AnsiColor::Red));

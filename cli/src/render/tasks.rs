@@ -2,6 +2,7 @@
 //! overdue highlighted, blocked tasks marked.
 
 use comfy_table::{Cell, Color};
+use map_export::text::owner_label;
 use map_model::PlanView;
 use map_model::schema::TaskStatus;
 use map_model::view::TaskView;
@@ -19,18 +20,13 @@ pub fn status_color(s: TaskStatus) -> Color {
     }
 }
 
-/// Open, not explicitly blocked, but waiting on an unfinished dependency.
-pub fn is_waiting(task: &TaskView) -> bool {
-    task.blocked && task.status != TaskStatus::Blocked && !task.status.is_closed()
-}
-
 /// Render `tasks` (a subset of `view.tasks`) as a table.
 pub fn table(tasks: &[&TaskView], view: &PlanView) -> String {
     let len = prefix_len(view.tasks.iter().map(|t| t.id.as_str()));
     let mut t = render::table(&["ID", "STATUS", "TASK", "OWNER", "DUE", "MILESTONE"]);
     for task in tasks {
         let mut status = task.status.to_string();
-        if is_waiting(task) {
+        if task.is_waiting() {
             status.push_str(" (waiting)");
         }
         let owner = owner_label(task);
@@ -54,13 +50,4 @@ pub fn table(tasks: &[&TaskView], view: &PlanView) -> String {
         ]);
     }
     finish(&t)
-}
-
-/// The owner's name, with their side unless the name already says it.
-pub fn owner_label(task: &TaskView) -> String {
-    match (&task.owner_name, task.owner_side) {
-        (Some(n), Some(s)) if !n.contains(&format!("({s})")) => format!("{n} ({s})"),
-        (Some(n), _) => n.clone(),
-        _ => String::new(),
-    }
 }

@@ -248,6 +248,13 @@ pub struct PlanView {
     pub deleted: DeletedCounts,
 }
 
+impl TaskView {
+    /// Open, not explicitly blocked, but waiting on an unfinished dependency.
+    pub fn is_waiting(&self) -> bool {
+        self.blocked && self.status != TaskStatus::Blocked && !self.status.is_closed()
+    }
+}
+
 impl PlanView {
     /// A task by id.
     pub fn task(&self, id: &str) -> Option<&TaskView> {

@@ -7,8 +7,10 @@ use std::fmt::Write as _;
 
 use map_model::identity::Side;
 
-use super::md::{facts, side_label, status_text, tasks_by_milestone};
-use super::{Export, author_name, date, gantt, when};
+use crate::Export;
+use crate::gantt;
+use crate::md::{facts, side_label, status_text, tasks_by_milestone};
+use crate::text::{author_name, date, owner_label, when};
 
 /// Escape text for HTML element content and quoted attribute values.
 pub fn esc(s: &str) -> String {
@@ -166,7 +168,7 @@ pub fn page(e: &Export) -> String {
                 let _ = writeln!(
                     out,
                     "<tr><td>{step}</td><td>{}</td><td>{}</td><td class=\"{status_class}\">{}</td></tr>",
-                    esc(&crate::render::tasks::owner_label(t)),
+                    esc(&owner_label(t)),
                     date(t.due),
                     esc(&status_text(t))
                 );

@@ -6,8 +6,8 @@
 use map_model::identity::Side;
 use map_model::view::TaskView;
 
-use super::{Export, author_name, date, when};
-use crate::render;
+use crate::Export;
+use crate::text::{author_name, bar, date, owner_label, when};
 
 /// Escape text for a Markdown table cell or line.
 fn esc(s: &str) -> String {
@@ -64,7 +64,7 @@ pub fn status_text(t: &TaskView) -> String {
     let mut s = t.status.to_string().replace('_', " ");
     if t.overdue {
         s += " (overdue)";
-    } else if render::tasks::is_waiting(t) {
+    } else if t.is_waiting() {
         s += " (waiting)";
     }
     s
@@ -142,7 +142,7 @@ pub fn markdown(e: &Export) -> String {
                 "| {} | {} | {} {}% ({}/{}) |\n",
                 esc(&m.title),
                 due,
-                render::bar(m.progress.percent),
+                bar(m.progress.percent),
                 m.progress.percent,
                 m.progress.done,
                 m.progress.total
@@ -164,7 +164,7 @@ pub fn markdown(e: &Export) -> String {
                 out += &format!(
                     "| {} | {} | {} | {} |\n",
                     esc(&t.title),
-                    esc(&render::tasks::owner_label(t)),
+                    esc(&owner_label(t)),
                     date(t.due),
                     status_text(t)
                 );

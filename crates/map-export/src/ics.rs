@@ -2,14 +2,14 @@
 //! due date of every live task (dropped ones left out) and milestone as an
 //! all-day event. UIDs are stable per item and plan
 //! (`task-ID.PLAN@map`), so re-importing an updated export into a calendar
-//! moves the events instead of duplicating them. With `--owner` only that
+//! moves the events instead of duplicating them. Given an owner, only that
 //! person's tasks are included: a personal calendar.
 
 use chrono::Duration;
 use icalendar::{Calendar, Component, EventLike};
 use map_model::schema::TaskStatus;
 
-use super::Export;
+use crate::Export;
 
 /// The calendar; `owner` (a person id) keeps only their tasks.
 pub fn calendar(e: &Export, owner: Option<&str>) -> String {

@@ -6,15 +6,13 @@
 
 use chrono::{Datelike, NaiveDate};
 use map_model::schema::TaskStatus;
-use rust_xlsxwriter::{Color, ExcelDateTime, Format, FormatBorder, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Color, ExcelDateTime, Format, FormatBorder, Workbook, Worksheet};
 
-use super::Export;
-use super::csv::{COLUMNS, deps_cell, milestone_cell, notes_cell, owner_cell};
-use crate::error::{CliError, Result};
+use crate::Export;
+use crate::csv::{COLUMNS, deps_cell, milestone_cell, notes_cell, owner_cell};
+use crate::error::ExportError;
 
-fn xerr(e: XlsxError) -> CliError {
-    CliError::user(format!("cannot write the workbook: {e}"))
-}
+type Result<T, E = ExportError> = std::result::Result<T, E>;
 
 /// The fill of a task row's status cell.
 pub fn status_color(s: TaskStatus) -> Option<Color> {
@@ -52,10 +50,9 @@ fn formats() -> Formats {
 }
 
 fn excel_date(d: NaiveDate) -> Result<ExcelDateTime> {
-    let year = u16::try_from(d.year())
-        .map_err(|_| CliError::user(format!("date {d} cannot be written to a workbook")))?;
+    let year = u16::try_from(d.year()).map_err(|_| ExportError::WorkbookDate(d))?;
     // Months and days always fit in a u8.
-    ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).map_err(xerr)
+    ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).map_err(ExportError::from)
 }
 
 fn write_date(
@@ -66,27 +63,25 @@ fn write_date(
     f: &Format,
 ) -> Result<()> {
     if let Some(d) = d {
-        ws.write_datetime_with_format(row, col, excel_date(d)?, f)
-            .map_err(xerr)?;
+        ws.write_datetime_with_format(row, col, excel_date(d)?, f)?;
     }
     Ok(())
 }
 
 fn header(ws: &mut Worksheet, name: &str, cols: &[(&str, f64)], f: &Formats) -> Result<()> {
-    ws.set_name(name).map_err(xerr)?;
+    ws.set_name(name)?;
     for (i, (title, width)) in cols.iter().enumerate() {
         let c = i as u16;
-        ws.write_string_with_format(0, c, *title, &f.header)
-            .map_err(xerr)?;
-        ws.set_column_width(c, *width).map_err(xerr)?;
+        ws.write_string_with_format(0, c, *title, &f.header)?;
+        ws.set_column_width(c, *width)?;
     }
-    ws.set_freeze_panes(1, 0).map_err(xerr)?;
+    ws.set_freeze_panes(1, 0)?;
     Ok(())
 }
 
 fn finish(ws: &mut Worksheet, rows: u32, cols: usize) -> Result<()> {
     let last_col = cols.saturating_sub(1) as u16;
-    ws.autofilter(0, 0, rows.max(1), last_col).map_err(xerr)?;
+    ws.autofilter(0, 0, rows.max(1), last_col)?;
     Ok(())
 }
 
@@ -108,15 +103,14 @@ fn tasks_sheet(e: &Export, f: &Formats) -> Result<Worksheet> {
         r += 1;
         let text = |ws: &mut Worksheet, c: u16, s: &str| -> Result<()> {
             if !s.is_empty() {
-                ws.write_string(r, c, s).map_err(xerr)?;
+                ws.write_string(r, c, s)?;
             }
             Ok(())
         };
         text(&mut ws, 0, &t.id)?;
         text(&mut ws, 1, &t.title)?;
         if !t.description.is_empty() {
-            ws.write_string_with_format(r, 2, &t.description, &f.wrap)
-                .map_err(xerr)?;
+            ws.write_string_with_format(r, 2, &t.description, &f.wrap)?;
         }
         text(&mut ws, 3, &milestone_cell(t, view))?;
         text(&mut ws, 4, &owner_cell(t, view))?;
@@ -133,18 +127,17 @@ fn tasks_sheet(e: &Export, f: &Formats) -> Result<Worksheet> {
                 let fill = Format::new()
                     .set_background_color(c)
                     .set_border(FormatBorder::Thin);
-                ws.write_string_with_format(r, 8, t.status.as_str(), &fill)
-                    .map_err(xerr)?;
+                ws.write_string_with_format(r, 8, t.status.as_str(), &fill)?;
             }
             None => {
-                ws.write_string(r, 8, t.status.as_str()).map_err(xerr)?;
+                ws.write_string(r, 8, t.status.as_str())?;
             }
         }
         write_date(&mut ws, r, 9, t.completed, &f.date)?;
         text(&mut ws, 10, &deps_cell(t, view))?;
         text(&mut ws, 11, &notes_cell(t, view))?;
         if t.overdue {
-            ws.write_string(r, 12, "yes").map_err(xerr)?;
+            ws.write_string(r, 12, "yes")?;
         }
     }
     finish(&mut ws, r, cols.len())?;
@@ -165,16 +158,13 @@ fn milestones_sheet(e: &Export, f: &Formats) -> Result<Worksheet> {
     let mut r = 0u32;
     for m in &e.view.milestones {
         r += 1;
-        ws.write_string(r, 0, &m.title).map_err(xerr)?;
+        ws.write_string(r, 0, &m.title)?;
         write_date(&mut ws, r, 1, m.due, &f.date)?;
-        ws.write_number(r, 2, m.progress.done as f64)
-            .map_err(xerr)?;
-        ws.write_number(r, 3, m.progress.total as f64)
-            .map_err(xerr)?;
-        ws.write_number_with_format(r, 4, f64::from(m.progress.percent) / 100.0, &f.percent)
-            .map_err(xerr)?;
+        ws.write_number(r, 2, m.progress.done as f64)?;
+        ws.write_number(r, 3, m.progress.total as f64)?;
+        ws.write_number_with_format(r, 4, f64::from(m.progress.percent) / 100.0, &f.percent)?;
         if m.overdue {
-            ws.write_string(r, 5, "yes").map_err(xerr)?;
+            ws.write_string(r, 5, "yes")?;
         }
     }
     finish(&mut ws, r, cols.len())?;
@@ -194,11 +184,11 @@ fn people_sheet(e: &Export, f: &Formats) -> Result<Worksheet> {
     let mut r = 0u32;
     for p in &e.view.people {
         r += 1;
-        ws.write_string(r, 0, &p.name).map_err(xerr)?;
-        ws.write_string(r, 1, p.side.as_str()).map_err(xerr)?;
-        ws.write_string(r, 2, &p.role).map_err(xerr)?;
-        ws.write_string(r, 3, &p.email).map_err(xerr)?;
-        ws.write_number(r, 4, p.open_tasks as f64).map_err(xerr)?;
+        ws.write_string(r, 0, &p.name)?;
+        ws.write_string(r, 1, p.side.as_str())?;
+        ws.write_string(r, 2, &p.role)?;
+        ws.write_string(r, 3, &p.email)?;
+        ws.write_number(r, 4, p.open_tasks as f64)?;
     }
     finish(&mut ws, r, cols.len())?;
     Ok(ws)
@@ -218,26 +208,24 @@ fn risks_sheet(e: &Export, f: &Formats) -> Result<Worksheet> {
     let mut r = 0u32;
     for k in &e.view.risks {
         r += 1;
-        ws.write_string(r, 0, &k.title).map_err(xerr)?;
-        ws.write_string(r, 1, k.impact.as_str()).map_err(xerr)?;
-        ws.write_string(r, 2, k.likelihood.as_str()).map_err(xerr)?;
-        ws.write_string_with_format(r, 3, &k.mitigation, &f.wrap)
-            .map_err(xerr)?;
-        ws.write_string(r, 4, k.owner_name.as_deref().unwrap_or(""))
-            .map_err(xerr)?;
-        ws.write_string(r, 5, k.status.as_str()).map_err(xerr)?;
+        ws.write_string(r, 0, &k.title)?;
+        ws.write_string(r, 1, k.impact.as_str())?;
+        ws.write_string(r, 2, k.likelihood.as_str())?;
+        ws.write_string_with_format(r, 3, &k.mitigation, &f.wrap)?;
+        ws.write_string(r, 4, k.owner_name.as_deref().unwrap_or(""))?;
+        ws.write_string(r, 5, k.status.as_str())?;
     }
     finish(&mut ws, r, cols.len())?;
     Ok(ws)
 }
 
 /// The workbook's bytes.
-pub fn workbook(e: &Export) -> Result<Vec<u8>> {
+pub fn workbook(e: &Export) -> Result<Vec<u8>, ExportError> {
     let f = formats();
     let mut wb = Workbook::new();
     wb.push_worksheet(tasks_sheet(e, &f)?);
     wb.push_worksheet(milestones_sheet(e, &f)?);
     wb.push_worksheet(people_sheet(e, &f)?);
     wb.push_worksheet(risks_sheet(e, &f)?);
-    wb.save_to_buffer().map_err(xerr)
+    wb.save_to_buffer().map_err(ExportError::from)
 }

@@ -13,9 +13,9 @@ use chrono::{Datelike, Duration, NaiveDate};
 use map_model::PlanView;
 use map_model::schema::TaskStatus;
 
-use super::Export;
-use super::html::esc;
-use super::md::tasks_by_milestone;
+use crate::Export;
+use crate::html::esc;
+use crate::md::tasks_by_milestone;
 
 const LABEL_W: i64 = 230;
 const ROW_H: i64 = 24;

@@ -8,8 +8,8 @@
 use map_model::PlanView;
 use map_model::view::TaskView;
 
-use super::date;
-use crate::error::{CliError, Result};
+use crate::error::ExportError;
+use crate::text::date;
 
 /// The CSV header: `id`, then the columns MAP spreadsheets use.
 pub const COLUMNS: [&str; 12] = [
@@ -137,13 +137,12 @@ pub fn row(t: &TaskView, view: &PlanView) -> [String; 12] {
 }
 
 /// The CSV export.
-pub fn write(view: &PlanView) -> Result<Vec<u8>> {
-    let err = |e: ::csv::Error| CliError::user(format!("cannot write CSV: {e}"));
+pub fn write(view: &PlanView) -> Result<Vec<u8>, ExportError> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record(COLUMNS).map_err(err)?;
+    w.write_record(COLUMNS)?;
     for t in &view.tasks {
-        w.write_record(row(t, view)).map_err(err)?;
+        w.write_record(row(t, view))?;
     }
     w.into_inner()
-        .map_err(|e| CliError::user(format!("cannot write CSV: {e}")))
+        .map_err(|e| ExportError::Csv(e.into_error().into()))
 }
