@@ -278,8 +278,8 @@ fn relay_on_a_full_disk_acknowledges_nothing_and_recovers() {
     let ballast = fs.fill();
     p.map(&["task", "add", "During"]).ok();
     // A relay that cannot store the change must not acknowledge it: the
-    // sync fails (exit 3) and says the relay reported an error.
-    p.sync().code_is(3).stderr_has("relay");
+    // sync fails (exit 3) and says the relay is out of space.
+    p.sync().code_is(3).stderr_has("storage is full");
     assert!(relay.healthy(), "the relay keeps serving on a full disk");
     // Local work is untouched by the failed sync.
     assert!(titles(&p).contains(&"During".to_string()));

@@ -923,9 +923,16 @@ impl Hub {
     }
 }
 
+/// What a peer is told when the relay fails: a full disk is said plainly
+/// (the peer keeps its changes and can retry later); anything else is
+/// logged here and reported without detail.
 fn internal(e: RelayError) -> String {
     tracing::error!(error = %e, "relay error");
-    "internal relay error".to_owned()
+    if crate::error::is_disk_full(&e) {
+        "the relay's storage is full: your changes were not stored (you still have them); try again once the relay has space".to_owned()
+    } else {
+        "internal relay error".to_owned()
+    }
 }
 
 enum LoadFailure {
