@@ -634,13 +634,35 @@ impl Hub {
                 .send(&self.sync_message(&sub.peer_id, doc_id, msg));
         }
         if changed {
+            // `generate_sync_message` is a function of the document and the
+            // sync state alone, and followers that keep up are in the same
+            // state: generate once per distinct state and hand the same
+            // bytes (and resulting state) to every follower in it.
+            let mut generated: HashMap<sync::State, (Option<Vec<u8>>, sync::State)> =
+                HashMap::new();
             for (id, sub) in slot.subs.iter_mut() {
                 if *id == conn_id {
                     continue;
                 }
-                if let Some(msg) = doc.generate_sync_message(&mut sub.state) {
-                    sub.outbox
-                        .send(&self.sync_message(&sub.peer_id, doc_id, msg));
+                let (data, after) = match generated.get(&sub.state) {
+                    Some((data, after)) => (data.clone(), after.clone()),
+                    None => {
+                        let before = sub.state.clone();
+                        let data = doc
+                            .generate_sync_message(&mut sub.state)
+                            .map(sync::Message::encode);
+                        generated.insert(before, (data.clone(), sub.state.clone()));
+                        (data, sub.state.clone())
+                    }
+                };
+                sub.state = after;
+                if let Some(data) = data {
+                    sub.outbox.send(&Message::Sync {
+                        sender_id: self.relay_peer_id.clone(),
+                        target_id: sub.peer_id.clone(),
+                        document_id: doc_id.to_owned(),
+                        data,
+                    });
                 }
             }
         }

@@ -633,4 +633,11 @@ async fn the_page_hears_about_changes_live() {
     let live = reader.get("/live").await.text().await.expect("live");
     assert!(live.contains("Kickoff"));
     assert!(!live.contains("<html"), "a fragment, not a page");
+    // An open event stream does not hold up a shutdown, and it ends.
+    s.relay.stop().await;
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_)) = events.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream ends when the relay stops");
 }
