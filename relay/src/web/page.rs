@@ -375,11 +375,15 @@ fn comments(
     if list.is_empty() && !edit {
         return;
     }
+    let summary = match list.len() {
+        0 => "Comment".to_owned(),
+        1 => "1 comment".to_owned(),
+        n => format!("{n} comments"),
+    };
     let _ = write!(
         out,
-        "<details class=\"comments\"><summary>{} comment{}</summary>",
-        list.len(),
-        if list.len() == 1 { "" } else { "s" }
+        "<details class=\"comments\"><summary>{summary}<span class=\"visually-hidden\"> on {}</span></summary>",
+        esc(&t.title)
     );
     if !list.is_empty() {
         out.push_str("<ul>");
