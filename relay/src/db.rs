@@ -5,6 +5,13 @@
 //! One file, WAL mode, `synchronous=FULL`: a change is acknowledged or passed
 //! on only after the transaction holding it has committed. The admin commands
 //! and a running relay may use the same file at once (busy timeout).
+//!
+//! A running relay stores plan changes through its group commit writer
+//! (`group_commit`): a thread with its own connection (`open_writer`)
+//! commits every plan write queued at that moment in one transaction, with
+//! the same functions as [`RelayDb::append_changes`] and
+//! [`RelayDb::create_plan`]. Everything else, and every method here, uses the
+//! one shared connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -323,6 +330,19 @@ impl RelayDb {
         &self.storage_id
     }
 
+    /// A second connection to the same file, set up as the shared one
+    /// (WAL, `synchronous=FULL`, foreign keys, busy timeout), for the group
+    /// commit writer thread: WAL lets the shared connection read while the
+    /// writer commits.
+    pub(crate) fn open_writer(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent
         // (transactions roll back on drop), so a poisoned lock is still usable.
@@ -564,19 +584,9 @@ impl RelayDb {
     pub fn create_plan(&self, batch: &ChangeBatch<'_>) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if plan_exists(&tx, batch.plan)? {
+        if !insert_plan(&tx, batch, now_ms())? {
             return Ok(false);
         }
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO plans (id, created_at, created_by) VALUES (?1, ?2, ?3)",
-            params![batch.plan, now, batch.user_id],
-        )?;
-        tx.execute(
-            "INSERT INTO grants (plan, user_id, access, granted_at) VALUES (?1, ?2, 'owner', ?3)",
-            params![batch.plan, batch.user_id, now],
-        )?;
-        write_changes(&tx, batch, now)?;
         tx.commit()?;
         Ok(true)
     }
@@ -634,19 +644,35 @@ impl RelayDb {
         side: Option<&str>,
         expires_in: Duration,
     ) -> Result<String> {
+        self.insert_secret_grant("invites", creator_id, plan, access, side, expires_in)
+    }
+
+    /// A new secret that grants `access` (read-only or read-write; owner is
+    /// read-write) to `plan` until `expires_in` from now, stored as a row of
+    /// `table` (`invites` or `web_links`, which share these columns).
+    pub(crate) fn insert_secret_grant(
+        &self,
+        table: &'static str,
+        creator_id: i64,
+        plan: &str,
+        access: Access,
+        side: Option<&str>,
+        expires_in: Duration,
+    ) -> Result<String> {
         let secret = auth::new_secret();
         let now = now_ms();
         let expires_at =
             now.saturating_add(i64::try_from(expires_in.as_millis()).unwrap_or(i64::MAX));
-        let access = if access == Access::Owner {
+        let access = if access.can_write() {
             Access::ReadWrite
         } else {
-            access
+            Access::ReadOnly
         };
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO invites (hash, plan, access, side, created_by, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        self.lock().execute(
+            &format!(
+                "INSERT INTO {table} (hash, plan, access, side, created_by, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
             params![
                 auth::hash_secret(&secret).as_slice(),
                 plan,
@@ -809,21 +835,43 @@ fn current_access(conn: &Connection, user_id: i64, plan: &str) -> Result<Option<
     Ok(access.as_deref().and_then(Access::parse))
 }
 
-fn write_changes(conn: &Connection, batch: &ChangeBatch<'_>, now: i64) -> Result<()> {
+/// Within the caller's transaction: store a new plan, owned by
+/// `batch.user_id`, with its first changes. `false` (nothing written) if the
+/// plan exists already.
+pub(crate) fn insert_plan(conn: &Connection, batch: &ChangeBatch<'_>, now: i64) -> Result<bool> {
+    if plan_exists(conn, batch.plan)? {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO plans (id, created_at, created_by) VALUES (?1, ?2, ?3)",
+        params![batch.plan, now, batch.user_id],
+    )?;
+    conn.execute(
+        "INSERT INTO grants (plan, user_id, access, granted_at) VALUES (?1, ?2, 'owner', ?3)",
+        params![batch.plan, batch.user_id, now],
+    )?;
+    write_changes(conn, batch, now)?;
+    Ok(true)
+}
+
+/// Within the caller's transaction: store new changes of an existing plan
+/// (a snapshot replaces every stored chunk) and their delivery records.
+pub(crate) fn write_changes(conn: &Connection, batch: &ChangeBatch<'_>, now: i64) -> Result<()> {
     match batch.snapshot {
         Some(snapshot) => {
-            conn.execute("DELETE FROM plan_chunks WHERE plan = ?1", [batch.plan])?;
-            conn.execute(
+            conn.prepare_cached("DELETE FROM plan_chunks WHERE plan = ?1")?
+                .execute([batch.plan])?;
+            conn.prepare_cached(
                 "INSERT INTO plan_chunks (plan, kind, data) VALUES (?1, 'snapshot', ?2)",
-                params![batch.plan, snapshot],
-            )?;
+            )?
+            .execute(params![batch.plan, snapshot])?;
         }
         None => {
             if !batch.incremental.is_empty() {
-                conn.execute(
+                conn.prepare_cached(
                     "INSERT INTO plan_chunks (plan, kind, data) VALUES (?1, 'incremental', ?2)",
-                    params![batch.plan, batch.incremental],
-                )?;
+                )?
+                .execute(params![batch.plan, batch.incremental])?;
             }
         }
     }

@@ -14,7 +14,9 @@
 //! - a read-only grant uses automerge's read-only sync state: the reader's
 //!   changes are neither applied, stored nor passed on;
 //! - new changes are committed to SQLite before they are acknowledged or
-//!   passed on to the other connections that have the plan open.
+//!   passed on to the other connections that have the plan open. They are
+//!   written through [`GroupCommit`], which commits the writes of every plan
+//!   queued at the same moment in one transaction (one fsync).
 //!
 //! Plans are loaded from SQLite on first use and dropped from memory once no
 //! connection has had them open for `unload_after` (see [`Hub::janitor`]).
@@ -32,8 +34,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::auth::Access;
 use crate::config::RelayConfig;
-use crate::db::{AuthUser, ChangeBatch, RelayDb};
+use crate::db::{AuthUser, RelayDb};
 use crate::error::{RelayError, Result};
+use crate::group_commit::{GroupCommit, OwnedBatch};
 
 /// Something for a connection's writer to do.
 #[derive(Debug)]
@@ -169,6 +172,8 @@ type SlotRef = Arc<tokio::sync::Mutex<DocSlot>>;
 /// The relay's shared state. See the module documentation.
 pub(crate) struct Hub {
     db: RelayDb,
+    /// Plan writes (appends, compactions, creations): group commit.
+    writer: GroupCommit,
     config: Arc<RelayConfig>,
     relay_peer_id: String,
     empty_sync: Vec<u8>,
@@ -190,7 +195,7 @@ fn hex_hash(hash: &automerge::ChangeHash) -> String {
 }
 
 impl Hub {
-    pub(crate) fn new(db: RelayDb, config: Arc<RelayConfig>) -> Self {
+    pub(crate) fn new(db: RelayDb, writer: GroupCommit, config: Arc<RelayConfig>) -> Self {
         let relay_peer_id = format!("map-relay-{}", db.storage_id());
         // What an empty document says on a fresh sync state: the same bytes
         // for every unknown or refused plan.
@@ -200,6 +205,7 @@ impl Hub {
             .unwrap_or_default();
         Hub {
             db,
+            writer,
             config,
             relay_peer_id,
             empty_sync,
@@ -213,6 +219,11 @@ impl Hub {
 
     pub(crate) fn db(&self) -> &RelayDb {
         &self.db
+    }
+
+    /// The plan writer (the relay stops it on shutdown).
+    pub(crate) fn writer(&self) -> &GroupCommit {
+        &self.writer
     }
 
     pub(crate) fn config(&self) -> &RelayConfig {
@@ -539,17 +550,14 @@ impl Hub {
         let incremental = doc.save_after(before);
         let compact = slot.chunks + 1 > self.config.compact_after_chunks;
         let snapshot = compact.then(|| doc.save());
-        let plan = doc_id.to_owned();
         let count = hashes.len();
-        self.db
-            .call(move |db| {
-                db.append_changes(&ChangeBatch {
-                    plan: &plan,
-                    user_id,
-                    incremental: &incremental,
-                    hashes: &hashes,
-                    snapshot: snapshot.as_deref(),
-                })
+        self.writer
+            .append(OwnedBatch {
+                plan: doc_id.to_owned(),
+                user_id,
+                incremental,
+                hashes,
+                snapshot,
             })
             .await?;
         slot.chunks = if compact { 1 } else { slot.chunks + 1 };
@@ -717,7 +725,6 @@ impl Hub {
             .map(|c| hex_hash(&c.hash))
             .collect();
         let snapshot = doc.save();
-        let plan = doc_id.to_owned();
         let user_id = peer.user.id;
         let count = hashes.len();
         // Hold the slot while creating so nobody loads a half-made plan.
@@ -727,15 +734,13 @@ impl Hub {
             .clone();
         let mut guard = slot.lock().await;
         let created = self
-            .db
-            .call(move |db| {
-                db.create_plan(&ChangeBatch {
-                    plan: &plan,
-                    user_id,
-                    incremental: &[],
-                    hashes: &hashes,
-                    snapshot: Some(&snapshot),
-                })
+            .writer
+            .create(OwnedBatch {
+                plan: doc_id.to_owned(),
+                user_id,
+                incremental: Vec::new(),
+                hashes,
+                snapshot: Some(snapshot),
             })
             .await
             .map_err(internal)?;

@@ -4,7 +4,9 @@
 //! every accepted change on to the other connections that have the plan open.
 //!
 //! Modules: [`config`] (limits), [`db`] (SQLite: plans, users, token
-//! hashes, grants, invites, deliveries), [`auth`] (tokens, access levels),
+//! hashes, grants, invites, deliveries), `group_commit` (the writer thread
+//! that commits the plan writes queued at once in one transaction),
+//! [`auth`] (tokens, access levels),
 //! `hub` (plans in memory, sync states, access rules), `connection` (one
 //! WebSocket: handshake, error policy, pings), `http` (routes and JSON API),
 //! `throttle` (per-address limits on failed authentication and connection
@@ -38,6 +40,7 @@ pub mod config;
 mod connection;
 pub mod db;
 pub mod error;
+mod group_commit;
 mod http;
 mod hub;
 mod limits;

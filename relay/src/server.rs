@@ -2,7 +2,8 @@
 //! (socket bound, address known) and [`BoundRelay::serve`], which runs until
 //! the given shutdown future resolves, then stops accepting, closes every
 //! WebSocket with "going away", waits for them (bounded by
-//! `shutdown_grace`) and checkpoints the database.
+//! `shutdown_grace`), stops the database writer (group commit) once it has
+//! committed what was queued, and checkpoints the database.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use crate::auth::Access;
 use crate::config::RelayConfig;
 use crate::db::RelayDb;
 use crate::error::Result;
+use crate::group_commit::GroupCommit;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::limits::ConnectionLimits;
@@ -75,7 +77,8 @@ impl Relay {
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<BoundRelay> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
-        let hub = Arc::new(Hub::new(self.db.clone(), self.config.clone()));
+        let writer = GroupCommit::start(&self.db)?;
+        let hub = Arc::new(Hub::new(self.db.clone(), writer, self.config.clone()));
         Ok(BoundRelay {
             relay: self,
             listener,
@@ -211,6 +214,9 @@ impl BoundRelay {
             tracing::warn!("some connections did not close in time");
         }
         janitor.abort();
+        // Commit and answer what is queued, close the writer's connection,
+        // then checkpoint.
+        hub.writer().shutdown().await;
         if let Err(e) = relay.db.checkpoint() {
             tracing::warn!(error = %e, "checkpoint on shutdown failed");
         }

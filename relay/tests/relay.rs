@@ -538,6 +538,55 @@ async fn many_changes_are_compacted_and_still_load() {
     );
 }
 
+/// Group commit: many writers on many plans at once, each change
+/// acknowledged only once committed. Every acknowledged change is in the
+/// database at the moment of its acknowledgement, compactions (snapshots)
+/// included, and everything is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_many_plans_are_all_acknowledged_and_durable() {
+    let relay = TestRelay::start_with(|c| c.compact_after_chunks = 4).await;
+    let alice = relay.add_user("alice");
+    let db_path = relay.db_path();
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let url = relay.url();
+        let alice = alice.clone();
+        let db_path = db_path.clone();
+        writers.push(tokio::spawn(async move {
+            let mut client = join(&url, &alice, &format!("alice-{w}")).await;
+            let mut plan = Replica::new_plan(&format!("plan {w}"));
+            for i in 0..10 {
+                plan.edit("n", &i.to_string());
+                let heads = plan.heads();
+                sync_until(&mut client, &mut plan, false, |r| {
+                    r.state.shared_heads == heads
+                })
+                .await;
+                if i % 3 == 0 {
+                    // Acknowledged means committed.
+                    assert_eq!(stored_heads(&db_path, &plan.doc_id), Some(heads));
+                }
+            }
+            (plan.doc_id.clone(), plan.heads())
+        }));
+    }
+    let mut plans = Vec::new();
+    for writer in writers {
+        plans.push(writer.await.expect("writer task"));
+    }
+    for (doc_id, heads) in &plans {
+        assert_eq!(stored_heads(&db_path, doc_id).as_ref(), Some(heads));
+        let stored = relay.handle.db().load_plan(doc_id).unwrap().unwrap();
+        assert!(stored.chunks <= 4, "compacted: {} chunks", stored.chunks);
+    }
+    let relay = relay.restart().await;
+    let mut reader = join(&relay.url(), &alice, "alice-reader").await;
+    for (doc_id, heads) in &plans {
+        let mut copy = Replica::empty(doc_id);
+        sync_until(&mut reader, &mut copy, true, |r| &r.heads() == heads).await;
+    }
+}
+
 #[tokio::test]
 async fn garbage_closes_only_that_connection() {
     let relay = TestRelay::start().await;

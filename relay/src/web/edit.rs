@@ -116,6 +116,28 @@ fn bad_form(plan: &str, e: FormRejection) -> Response {
     )
 }
 
+/// A form that carries the session's CSRF token.
+pub(crate) trait WebForm {
+    /// The token the form was rendered with.
+    fn csrf(&self) -> &str;
+}
+
+/// Read a form and run the writer checks: the form and the session, or the
+/// response to send.
+async fn accept<T: WebForm>(
+    state: &AppState,
+    headers: &HeaderMap,
+    plan: &str,
+    form: Result<Form<T>, FormRejection>,
+) -> Result<(T, String, WebSession), Response> {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return Err(bad_form(plan, e)),
+    };
+    let (secret, session) = writer(state, headers, plan, form.csrf()).await?;
+    Ok((form, secret, session))
+}
+
 /// Make one change to the plan as the session's participant.
 async fn change(
     state: &AppState,
@@ -213,6 +235,12 @@ pub(crate) struct NameForm {
     email: String,
 }
 
+impl WebForm for NameForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /web/plans/{plan}/name`: who the participant is (once).
 pub(crate) async fn set_name(
     State(state): State<AppState>,
@@ -220,12 +248,8 @@ pub(crate) async fn set_name(
     Path(plan): Path<String>,
     form: Result<Form<NameForm>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(e) => return bad_form(&plan, e),
-    };
-    let (secret, _) = match writer(&state, &headers, &plan, &form.csrf).await {
-        Ok(found) => found,
+    let (form, secret, _) = match accept(&state, &headers, &plan, form).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let name = form.name.trim().to_owned();
@@ -272,6 +296,12 @@ pub(crate) struct StatusForm {
     status: String,
 }
 
+impl WebForm for StatusForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /web/plans/{plan}/tasks/{task}/status`.
 pub(crate) async fn set_status(
     State(state): State<AppState>,
@@ -279,12 +309,8 @@ pub(crate) async fn set_status(
     Path((plan, task)): Path<(String, String)>,
     form: Result<Form<StatusForm>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(e) => return bad_form(&plan, e),
-    };
-    let (_, session) = match writer(&state, &headers, &plan, &form.csrf).await {
-        Ok(found) => found,
+    let (form, _, session) = match accept(&state, &headers, &plan, form).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let status: TaskStatus = match form.status.parse() {
@@ -305,6 +331,12 @@ pub(crate) struct EditForm {
     owner: Option<String>,
 }
 
+impl WebForm for EditForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /web/plans/{plan}/tasks/{task}/edit`: due date and owner.
 pub(crate) async fn edit_task(
     State(state): State<AppState>,
@@ -312,12 +344,8 @@ pub(crate) async fn edit_task(
     Path((plan, task)): Path<(String, String)>,
     form: Result<Form<EditForm>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(e) => return bad_form(&plan, e),
-    };
-    let (_, session) = match writer(&state, &headers, &plan, &form.csrf).await {
-        Ok(found) => found,
+    let (form, _, session) = match accept(&state, &headers, &plan, form).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let due = match form.due.as_deref().map(form_date).transpose() {
@@ -349,6 +377,12 @@ pub(crate) struct AddTaskForm {
     due: String,
 }
 
+impl WebForm for AddTaskForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /web/plans/{plan}/tasks`.
 pub(crate) async fn add_task(
     State(state): State<AppState>,
@@ -356,12 +390,8 @@ pub(crate) async fn add_task(
     Path(plan): Path<String>,
     form: Result<Form<AddTaskForm>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(e) => return bad_form(&plan, e),
-    };
-    let (_, session) = match writer(&state, &headers, &plan, &form.csrf).await {
-        Ok(found) => found,
+    let (form, _, session) = match accept(&state, &headers, &plan, form).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let due = match form_date(&form.due) {
@@ -391,6 +421,12 @@ pub(crate) struct CommentForm {
     text: String,
 }
 
+impl WebForm for CommentForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /web/plans/{plan}/comments`.
 pub(crate) async fn add_comment(
     State(state): State<AppState>,
@@ -398,12 +434,8 @@ pub(crate) async fn add_comment(
     Path(plan): Path<String>,
     form: Result<Form<CommentForm>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(e) => return bad_form(&plan, e),
-    };
-    let (_, session) = match writer(&state, &headers, &plan, &form.csrf).await {
-        Ok(found) => found,
+    let (form, _, session) = match accept(&state, &headers, &plan, form).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     change(&state, &plan, &session, move |p, by, at| {

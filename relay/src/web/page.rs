@@ -121,7 +121,7 @@ pub fn fragment(view: &PlanView, history: &[HistoryEntry], cx: &PageContext<'_>)
     if edit {
         add_task_form(&mut out, view, cx, &base);
     }
-    out.push_str("<section aria-labelledby=\"timeline-h\"><h2 id=\"timeline-h\">Timeline</h2>");
+    section(&mut out, "timeline", "Timeline");
     match cx.timeline {
         Some(svg) => {
             // The SVG is generated from the plan by map-export, which escapes
@@ -189,7 +189,8 @@ fn milestones(out: &mut String, view: &PlanView) {
     if view.milestones.is_empty() {
         return;
     }
-    out.push_str("<section aria-labelledby=\"milestones-h\"><h2 id=\"milestones-h\">Milestones</h2><div class=\"scroll\"><table class=\"milestones\"><thead><tr><th scope=\"col\">Milestone</th><th scope=\"col\">Due</th><th scope=\"col\">Progress</th></tr></thead><tbody>");
+    section(out, "milestones", "Milestones");
+    table_head(out, "milestones", &["Milestone", "Due", "Progress"]);
     for m in &view.milestones {
         let _ = write!(
             out,
@@ -212,7 +213,8 @@ fn milestones(out: &mut String, view: &PlanView) {
             m.progress.total
         );
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str(TABLE_END);
+    out.push_str("</section>\n");
 }
 
 fn status_label(s: TaskStatus) -> &'static str {
@@ -226,7 +228,7 @@ fn status_label(s: TaskStatus) -> &'static str {
 }
 
 fn tasks(out: &mut String, view: &PlanView, cx: &PageContext<'_>, base: &str, edit: bool) {
-    out.push_str("<section aria-labelledby=\"tasks-h\"><h2 id=\"tasks-h\">Tasks</h2>\n");
+    section(out, "tasks", "Tasks");
     if view.tasks.is_empty() {
         out.push_str("<p>No tasks yet.</p></section>\n");
         return;
@@ -246,20 +248,19 @@ fn tasks(out: &mut String, view: &PlanView, cx: &PageContext<'_>, base: &str, ed
         if tasks.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "<h3>{}</h3><div class=\"scroll\"><table class=\"tasks\"><thead><tr><th scope=\"col\">Task</th><th scope=\"col\">Owner</th><th scope=\"col\">Due</th><th scope=\"col\">Status</th>{}</tr></thead><tbody>",
-            esc(&title),
-            if edit {
-                "<th scope=\"col\">Change</th>"
-            } else {
-                ""
-            }
-        );
+        let _ = write!(out, "<h3>{}</h3>", esc(&title));
+        let columns: &[&str] = if edit {
+            &["Task", "Owner", "Due", "Status", "Change"]
+        } else {
+            &["Task", "Owner", "Due", "Status"]
+        };
+        table_head(out, "tasks", columns);
+        out.push('\n');
         for t in tasks {
             task_row(out, view, t, cx, base, edit);
         }
-        out.push_str("</tbody></table></div>\n");
+        out.push_str(TABLE_END);
+        out.push('\n');
     }
     out.push_str("</section>\n");
 }
@@ -459,12 +460,23 @@ fn add_task_form(out: &mut String, view: &PlanView, cx: &PageContext<'_>, base: 
 }
 
 fn risks(out: &mut String, view: &PlanView) {
-    out.push_str("<section aria-labelledby=\"risks-h\"><h2 id=\"risks-h\">Risks</h2>");
+    section(out, "risks", "Risks");
     if view.risks.is_empty() {
         out.push_str("<p>No risks recorded.</p></section>\n");
         return;
     }
-    out.push_str("<div class=\"scroll\"><table class=\"risks\"><thead><tr><th scope=\"col\">Risk</th><th scope=\"col\">Impact</th><th scope=\"col\">Likelihood</th><th scope=\"col\">Mitigation</th><th scope=\"col\">Owner</th><th scope=\"col\">Status</th></tr></thead><tbody>");
+    table_head(
+        out,
+        "risks",
+        &[
+            "Risk",
+            "Impact",
+            "Likelihood",
+            "Mitigation",
+            "Owner",
+            "Status",
+        ],
+    );
     for r in &view.risks {
         let _ = write!(
             out,
@@ -477,16 +489,21 @@ fn risks(out: &mut String, view: &PlanView) {
             r.status
         );
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str(TABLE_END);
+    out.push_str("</section>\n");
 }
 
 fn people(out: &mut String, view: &PlanView) {
-    out.push_str("<section aria-labelledby=\"people-h\"><h2 id=\"people-h\">People</h2>");
+    section(out, "people", "People");
     if view.people.is_empty() {
         out.push_str("<p>No people yet.</p></section>\n");
         return;
     }
-    out.push_str("<div class=\"scroll\"><table class=\"people\"><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Side</th><th scope=\"col\">Role</th><th scope=\"col\">Email</th><th scope=\"col\">Open tasks</th></tr></thead><tbody>");
+    table_head(
+        out,
+        "people",
+        &["Name", "Side", "Role", "Email", "Open tasks"],
+    );
     for side in [Side::Seller, Side::Buyer, Side::Other] {
         for p in view.people.iter().filter(|p| p.side == side) {
             let _ = write!(
@@ -500,11 +517,12 @@ fn people(out: &mut String, view: &PlanView) {
             );
         }
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str(TABLE_END);
+    out.push_str("</section>\n");
 }
 
 fn history_section(out: &mut String, history: &[HistoryEntry]) {
-    out.push_str("<section aria-labelledby=\"history-h\"><h2 id=\"history-h\">History</h2>");
+    section(out, "history", "History");
     if history.is_empty() {
         out.push_str("<p>No changes yet.</p></section>\n");
         return;
@@ -526,32 +544,59 @@ fn history_section(out: &mut String, history: &[HistoryEntry]) {
     out.push_str("</ol></section>\n");
 }
 
+/// A page with only a heading and some content (errors, the name form).
+fn simple_page(title: &str, content: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{0} · map</title><link rel=\"stylesheet\" href=\"/web/static/app.css\"></head>\n<body class=\"screen\"><main id=\"plan\"><h1>{0}</h1>{content}</main></body></html>\n",
+        esc(title)
+    )
+}
+
 /// A simple error page: what went wrong and what to do.
 pub fn error_page(title: &str, message: &str, back: Option<&str>) -> String {
     let back = back
         .map(|b| format!("<p><a href=\"{}\">Back to the plan</a></p>", esc(b)))
         .unwrap_or_default();
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{0} · map</title><link rel=\"stylesheet\" href=\"/web/static/app.css\"></head>\n<body class=\"screen\"><main id=\"plan\"><h1>{0}</h1><p>{1}</p>{back}</main></body></html>\n",
-        esc(title),
-        esc(message)
-    )
+    simple_page(title, &format!("<p>{}</p>{back}", esc(message)))
 }
 
 /// The form a read-write visitor fills in once: who they are.
 pub fn name_page(view: &PlanView, plan: &str, csrf: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{0} · map</title><link rel=\"stylesheet\" href=\"/web/static/app.css\"></head>\n\
-         <body class=\"screen\"><main id=\"plan\"><h1>{0}</h1><p>You were invited to work on this plan. Your name goes with every change you make, so the others know who did what.</p>\
-         <form id=\"name-form\" method=\"post\" action=\"/web/plans/{1}/name\"><input type=\"hidden\" name=\"csrf\" value=\"{2}\">\
-         <label for=\"name\">Your name</label><input id=\"name\" name=\"name\" required maxlength=\"100\" autocomplete=\"name\">\
-         <label for=\"email\">Email (optional)</label><input id=\"email\" name=\"email\" type=\"email\" maxlength=\"200\" autocomplete=\"email\">\
-         <button type=\"submit\">Continue</button></form></main></body></html>\n",
-        esc(&view.header.title),
-        esc(plan),
-        esc(csrf)
+    simple_page(
+        &view.header.title,
+        &format!(
+            "<p>You were invited to work on this plan. Your name goes with every change you make, so the others know who did what.</p>\
+             <form id=\"name-form\" method=\"post\" action=\"/web/plans/{0}/name\"><input type=\"hidden\" name=\"csrf\" value=\"{1}\">\
+             <label for=\"name\">Your name</label><input id=\"name\" name=\"name\" required maxlength=\"100\" autocomplete=\"name\">\
+             <label for=\"email\">Email (optional)</label><input id=\"email\" name=\"email\" type=\"email\" maxlength=\"200\" autocomplete=\"email\">\
+             <button type=\"submit\">Continue</button></form>",
+            esc(plan),
+            esc(csrf)
+        ),
     )
 }
+
+/// Open a `<section>` with its heading; the caller closes it.
+fn section(out: &mut String, id: &str, title: &str) {
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"{id}-h\"><h2 id=\"{id}-h\">{title}</h2>"
+    );
+}
+
+/// Open a scrolling table with its header row; close it with [`TABLE_END`].
+fn table_head(out: &mut String, class: &str, columns: &[&str]) {
+    let _ = write!(
+        out,
+        "<div class=\"scroll\"><table class=\"{class}\"><thead><tr>"
+    );
+    for c in columns {
+        let _ = write!(out, "<th scope=\"col\">{c}</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+}
+
+const TABLE_END: &str = "</tbody></table></div>";
 
 fn lines(s: &str) -> String {
     esc(s.trim()).replace('\n', "<br>")

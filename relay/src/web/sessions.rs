@@ -119,29 +119,7 @@ impl RelayDb {
         side: Option<&str>,
         expires_in: Duration,
     ) -> Result<String> {
-        let secret = auth::new_secret();
-        let now = now_ms();
-        let expires_at =
-            now.saturating_add(i64::try_from(expires_in.as_millis()).unwrap_or(i64::MAX));
-        let access = if access.can_write() {
-            Access::ReadWrite
-        } else {
-            Access::ReadOnly
-        };
-        self.lock().execute(
-            "INSERT INTO web_links (hash, plan, access, side, created_by, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                auth::hash_secret(&secret).as_slice(),
-                plan,
-                access.as_str(),
-                side,
-                creator_id,
-                now,
-                expires_at
-            ],
-        )?;
-        Ok(secret)
+        self.insert_secret_grant("web_links", creator_id, plan, access, side, expires_in)
     }
 
     /// Start a browser session with a web link. Returns the session secret
