@@ -273,6 +273,7 @@ fn link_error(e: LinkError) -> Response {
     let status = match e {
         LinkError::Unknown => StatusCode::NOT_FOUND,
         LinkError::Expired => StatusCode::GONE,
+        LinkError::Exhausted => StatusCode::TOO_MANY_REQUESTS,
     };
     html(
         status,

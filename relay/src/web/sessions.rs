@@ -52,7 +52,14 @@ pub enum LinkError {
     /// Past its expiry, or revoked.
     #[error("this link has expired or was withdrawn: ask the plan's owner for a new one")]
     Expired,
+    /// Opened [`MAX_SESSIONS_PER_LINK`] times already.
+    #[error("this link has been opened too many times: ask the plan's owner for a new one")]
+    Exhausted,
 }
+
+/// Browser sessions one link may open (each is a row; a link that leaked
+/// to a script cannot fill the database).
+pub const MAX_SESSIONS_PER_LINK: i64 = 500;
 
 /// The participant behind a named session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +165,20 @@ impl RelayDb {
         let now = now_ms();
         if revoked_at.is_some() || now >= expires_at {
             return Ok(Err(LinkError::Expired));
+        }
+        // Sessions of links that ended are of no use any more.
+        tx.execute(
+            "DELETE FROM web_sessions WHERE link_id IN
+                 (SELECT id FROM web_links WHERE expires_at <= ?1 OR revoked_at IS NOT NULL)",
+            [now],
+        )?;
+        let opened: i64 = tx.query_row(
+            "SELECT count(*) FROM web_sessions WHERE link_id = ?1",
+            [link_id],
+            |r| r.get(0),
+        )?;
+        if opened >= MAX_SESSIONS_PER_LINK {
+            return Ok(Err(LinkError::Exhausted));
         }
         let session_secret = auth::new_secret();
         let csrf = random_hex(32);
@@ -320,5 +341,98 @@ impl RelayDb {
             params![id, now_ms()],
         )?;
         Ok(changed > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::ChangeBatch;
+
+    fn db_with_plan() -> (tempfile::TempDir, RelayDb, i64, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = RelayDb::open(dir.path().join("relay.db")).expect("db");
+        let token = db.add_user("alice").expect("user");
+        let alice = db.authenticate(&token).expect("auth").expect("alice");
+        let plan = crate::plan_id::random();
+        let mut doc = automerge::AutoCommit::new();
+        automerge::transaction::Transactable::put(&mut doc, automerge::ROOT, "title", "Acme")
+            .expect("put");
+        let snapshot = doc.save();
+        db.create_plan(&ChangeBatch {
+            plan: &plan,
+            user_id: alice.id,
+            incremental: &[],
+            hashes: &[],
+            snapshot: Some(&snapshot),
+        })
+        .expect("plan");
+        (dir, db, alice.id, plan)
+    }
+
+    #[test]
+    fn a_link_opens_a_bounded_number_of_sessions() {
+        let (_dir, db, alice, plan) = db_with_plan();
+        let link = db
+            .create_web_link(
+                alice,
+                &plan,
+                Access::ReadOnly,
+                None,
+                Duration::from_secs(60),
+            )
+            .expect("link");
+        for _ in 0..MAX_SESSIONS_PER_LINK {
+            assert!(db.open_web_link(&link).expect("open").is_ok());
+        }
+        assert_eq!(
+            db.open_web_link(&link).expect("open").err(),
+            Some(LinkError::Exhausted)
+        );
+        // Another link of the same plan is not affected.
+        let other = db
+            .create_web_link(
+                alice,
+                &plan,
+                Access::ReadOnly,
+                None,
+                Duration::from_secs(60),
+            )
+            .expect("link");
+        assert!(db.open_web_link(&other).expect("open").is_ok());
+    }
+
+    #[test]
+    fn sessions_of_ended_links_are_dropped() {
+        let (_dir, db, alice, plan) = db_with_plan();
+        let link = db
+            .create_web_link(
+                alice,
+                &plan,
+                Access::ReadWrite,
+                None,
+                Duration::from_secs(60),
+            )
+            .expect("link");
+        let (secret, _) = db.open_web_link(&link).expect("open").expect("session");
+        assert!(db.web_session(&secret, &plan).expect("session").is_some());
+        let id = db.list_web_links(Some(&plan)).expect("list")[0].id;
+        assert!(db.revoke_web_link(id).expect("revoke"));
+        assert!(db.web_session(&secret, &plan).expect("session").is_none());
+        let other = db
+            .create_web_link(
+                alice,
+                &plan,
+                Access::ReadOnly,
+                None,
+                Duration::from_secs(60),
+            )
+            .expect("link");
+        assert!(db.open_web_link(&other).expect("open").is_ok());
+        let rows: i64 = db
+            .lock()
+            .query_row("SELECT count(*) FROM web_sessions", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 1, "only the live link's session is left");
     }
 }
