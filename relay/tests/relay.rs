@@ -1007,3 +1007,57 @@ async fn deliveries_are_listed_for_granted_users_only() {
     relay.handle.db().revoke_user("bob").unwrap();
     assert_eq!(get(path.clone(), Some(bob.clone())).await.0, 401);
 }
+
+/// Fan-out shares one generated sync message among followers in the same
+/// sync state; a follower in another state still gets what it lacks.
+#[tokio::test]
+async fn followers_in_step_share_a_message_and_a_laggard_still_catches_up() {
+    let relay = TestRelay::start().await;
+    let alice = relay.add_user("alice");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("Acme rollout");
+    let first = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == first
+    })
+    .await;
+
+    // Two followers in step, and a laggard that took only the first round.
+    let mut followers = Vec::new();
+    for peer in ["bob-1", "bob-2"] {
+        let mut client = join(&relay.url(), &alice, peer).await;
+        let mut copy = Replica::empty(&plan.doc_id);
+        sync_until(&mut client, &mut copy, true, |r| r.heads() == first).await;
+        settle(&mut client, &mut copy, Duration::from_millis(200)).await;
+        followers.push((client, copy));
+    }
+    let mut laggard = join(&relay.url(), &alice, "carol-1").await;
+    let mut behind = Replica::empty(&plan.doc_id);
+    let request = behind.outgoing(&laggard, true).expect("request");
+    send(&mut laggard.ws, &request).await;
+
+    plan.edit("title", "Acme rollout v2");
+    let second = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == second
+    })
+    .await;
+
+    // The followers in step receive the very same sync payload.
+    let mut payloads = Vec::new();
+    for (client, copy) in &mut followers {
+        let Some(Message::Sync { data, .. }) = next_message(&mut client.ws, WAIT).await else {
+            panic!("follower got no sync message");
+        };
+        copy.receive(&data);
+        assert_eq!(copy.heads(), second);
+        payloads.push(data);
+    }
+    assert_eq!(
+        payloads[0], payloads[1],
+        "followers in one state get one message"
+    );
+    // The laggard never answered; driving it now still converges.
+    sync_until(&mut laggard, &mut behind, false, |r| r.heads() == second).await;
+    assert_eq!(behind.get("title").as_deref(), Some("Acme rollout v2"));
+}
