@@ -199,9 +199,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// automerge opens an info-level span per load with its whole change graph
+/// as a `Debug` field: formatted for every incoming change, it took a fifth
+/// of the relay's CPU under load. Its spans stay off unless `RUST_LOG`
+/// names automerge itself.
+const QUIET_AUTOMERGE: &str = "automerge=warn";
+
 fn init_logging(format: LogFormat, default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let from_env = std::env::var(tracing_subscriber::EnvFilter::DEFAULT_ENV).ok();
+    let mut filter = from_env
+        .as_deref()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
+    if !from_env.is_some_and(|v| v.contains("automerge"))
+        && let Ok(quiet) = QUIET_AUTOMERGE.parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
