@@ -153,7 +153,9 @@ struct ServeArgs {
     /// Seconds without any frame (or pong) after which a peer is closed.
     #[arg(long, default_value_t = 45)]
     idle_timeout: u64,
-    /// Seconds a plan stays in memory after its last connection closed.
+    /// Seconds a plan stays in memory once nobody uses it: after its last
+    /// connection closed, or after its last message while connections keep
+    /// it open (it is loaded again on the next one).
     #[arg(long, default_value_t = 30)]
     unload_after: u64,
     /// Failed authentications per minute from one IP address before it is

@@ -20,7 +20,9 @@ pub struct RelayConfig {
     pub ping_interval: Duration,
     /// A peer that has sent nothing (not even a pong) for this long is closed.
     pub idle_timeout: Duration,
-    /// A plan no connection uses is dropped from memory after this long.
+    /// A plan nobody uses is dropped from memory after this long: no
+    /// connection has it open, or none has sent anything for it (their sync
+    /// states stay; the next message loads it again).
     pub unload_after: Duration,
     /// Incremental change chunks kept per plan before they are compacted into one snapshot.
     pub compact_after_chunks: usize,

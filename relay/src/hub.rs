@@ -19,7 +19,10 @@
 //!   queued at the same moment in one transaction (one fsync).
 //!
 //! Plans are loaded from SQLite on first use and dropped from memory once no
-//! connection has had them open for `unload_after` (see [`Hub::janitor`]).
+//! connection has had them open for `unload_after`; a plan connections keep
+//! open but nobody has used for `unload_after` drops its document too (the
+//! connections keep their sync states, and the next message loads it
+//! again). See [`Hub::janitor`].
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -165,6 +168,8 @@ struct DocSlot {
     unloaded: bool,
     /// When the last subscriber left.
     idle_since: Option<Instant>,
+    /// When a message, an edit or a reader last used the plan.
+    last_used: Option<Instant>,
 }
 
 type SlotRef = Arc<tokio::sync::Mutex<DocSlot>>;
@@ -246,9 +251,13 @@ impl Hub {
         self.connections.load(Ordering::SeqCst)
     }
 
-    /// Number of plans held in memory.
+    /// Number of plans whose document is in memory (a plan being worked
+    /// on right now counts as loaded).
     pub(crate) fn loaded_plans(&self) -> usize {
-        lock(&self.docs).len()
+        lock(&self.docs)
+            .values()
+            .filter(|slot| slot.try_lock().map_or(true, |s| s.doc.is_some()))
+            .count()
     }
 
     // ---- peers ------------------------------------------------------------
@@ -467,6 +476,7 @@ impl Hub {
                 guard.doc = Some(doc);
                 guard.chunks = stored.chunks;
             }
+            guard.last_used = Some(Instant::now());
             return Ok(Some(guard));
         }
     }
@@ -780,6 +790,7 @@ impl Hub {
             guard.chunks = 1;
         }
         guard.idle_since = None;
+        guard.last_used = Some(Instant::now());
         let mut sub = Subscriber::new(peer, Access::Owner);
         sub.state = state;
         guard.subs.insert(peer.outbox.conn_id, sub);
@@ -940,11 +951,21 @@ impl Hub {
         let now = Instant::now();
         let mut docs = lock(&self.docs);
         let before = docs.len();
+        let mut quiet = 0;
         docs.retain(|doc_id, slot| {
             let Ok(mut slot) = slot.try_lock() else {
                 return true;
             };
             if !slot.subs.is_empty() {
+                // Open but quiet: the document leaves memory, the
+                // connections keep their sync states, and the next message
+                // loads it again (everything in memory was stored).
+                let quiet_for = now.duration_since(*slot.last_used.get_or_insert(now));
+                if slot.doc.is_some() && quiet_for >= self.config.unload_after {
+                    slot.doc = None;
+                    quiet += 1;
+                    tracing::debug!(plan = %doc_id, "quiet plan unloaded, connections keep it open");
+                }
                 return true;
             }
             let idle_since = *slot.idle_since.get_or_insert(now);
@@ -956,7 +977,7 @@ impl Hub {
             tracing::debug!(plan = %doc_id, "plan unloaded");
             false
         });
-        before - docs.len()
+        before - docs.len() + quiet
     }
 }
 

@@ -687,12 +687,31 @@ async fn unused_plans_are_unloaded() {
     })
     .await;
     assert_eq!(relay.handle.loaded_plans(), 1);
+    // Open but quiet: the document leaves memory, the connection stays.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while relay.handle.loaded_plans() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "quiet plan was not unloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A reader joins and a new change from the open connection still flows
+    // both ways: the plan is loaded again on demand.
+    let mut reader = join(&relay.url(), &alice, "alice-3").await;
+    let mut copy = Replica::empty(&plan.doc_id);
+    sync_until(&mut reader, &mut copy, true, |r| r.heads() == heads).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        relay.handle.loaded_plans(),
-        1,
-        "kept while a connection has it open"
-    );
+    plan.edit("title", "Acme v2");
+    let second = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == second
+    })
+    .await;
+    sync_until(&mut reader, &mut copy, false, |r| r.heads() == second).await;
+    assert_eq!(copy.get("title").as_deref(), Some("Acme v2"));
+    let heads = second;
+    drop(reader);
     drop(owner);
     let deadline = tokio::time::Instant::now() + WAIT;
     while relay.handle.loaded_plans() != 0 {
