@@ -370,18 +370,15 @@ mod tests {
         (dir, db, alice.id, plan)
     }
 
+    fn new_link(db: &RelayDb, creator: i64, plan: &str, access: Access) -> String {
+        db.create_web_link(creator, plan, access, None, Duration::from_secs(60))
+            .expect("link")
+    }
+
     #[test]
     fn a_link_opens_a_bounded_number_of_sessions() {
         let (_dir, db, alice, plan) = db_with_plan();
-        let link = db
-            .create_web_link(
-                alice,
-                &plan,
-                Access::ReadOnly,
-                None,
-                Duration::from_secs(60),
-            )
-            .expect("link");
+        let link = new_link(&db, alice, &plan, Access::ReadOnly);
         for _ in 0..MAX_SESSIONS_PER_LINK {
             assert!(db.open_web_link(&link).expect("open").is_ok());
         }
@@ -390,44 +387,20 @@ mod tests {
             Some(LinkError::Exhausted)
         );
         // Another link of the same plan is not affected.
-        let other = db
-            .create_web_link(
-                alice,
-                &plan,
-                Access::ReadOnly,
-                None,
-                Duration::from_secs(60),
-            )
-            .expect("link");
+        let other = new_link(&db, alice, &plan, Access::ReadOnly);
         assert!(db.open_web_link(&other).expect("open").is_ok());
     }
 
     #[test]
     fn sessions_of_ended_links_are_dropped() {
         let (_dir, db, alice, plan) = db_with_plan();
-        let link = db
-            .create_web_link(
-                alice,
-                &plan,
-                Access::ReadWrite,
-                None,
-                Duration::from_secs(60),
-            )
-            .expect("link");
+        let link = new_link(&db, alice, &plan, Access::ReadWrite);
         let (secret, _) = db.open_web_link(&link).expect("open").expect("session");
         assert!(db.web_session(&secret, &plan).expect("session").is_some());
         let id = db.list_web_links(Some(&plan)).expect("list")[0].id;
         assert!(db.revoke_web_link(id).expect("revoke"));
         assert!(db.web_session(&secret, &plan).expect("session").is_none());
-        let other = db
-            .create_web_link(
-                alice,
-                &plan,
-                Access::ReadOnly,
-                None,
-                Duration::from_secs(60),
-            )
-            .expect("link");
+        let other = new_link(&db, alice, &plan, Access::ReadOnly);
         assert!(db.open_web_link(&other).expect("open").is_ok());
         let rows: i64 = db
             .lock()
