@@ -316,6 +316,15 @@ fn a_buyer_edits_the_plan_in_a_browser_and_sees_the_seller_live() {
     seller.sync().ok();
     driver.send("expect Legal redlines");
     driver.expect_line("seen", SEEN_TIMEOUT);
+    // The driver also ran axe-core's WCAG 2.1 A/AA rules on the page (any
+    // violation fails it before `seen`); it reports how many rules passed.
+    let driver_log = driver.stop();
+    let axe = driver_log
+        .lines()
+        .find(|l| l.contains("axe-core:"))
+        .unwrap_or_else(|| panic!("the driver did not run axe-core:\n{driver_log}"))
+        .to_owned();
+    say(&format!("browser test: {axe}"));
     drop(driver);
 
     let png = std::fs::read(&screenshot).expect("the driver saved the screenshot");

@@ -16,11 +16,13 @@
 // the page showed to SCREENSHOT_PATH with `-error.png`, exits 1. The browser
 // is always closed.
 
+import { createRequire } from "node:module"
 import { chromium } from "playwright-core"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
+const require = createRequire(import.meta.url)
 
 const BUYER_NAME = "Bea Buyer"
 const CLICK_TASK = "Security review"
@@ -312,6 +314,24 @@ async function main() {
   const noReload = await page.evaluate(() => window.__mapNoReload === true)
   if (!noReload) fail(`${JSON.stringify(title)} appeared, but only after the page reloaded (window.__mapNoReload is gone)`)
   await page.screenshot({ path: screenshot, fullPage: true })
+
+  // 4. Accessibility: axe-core's WCAG 2 A and AA rules on the plan page as
+  // this read-write participant sees it. axe is injected, which the page's
+  // Content-Security-Policy forbids, so CSP is bypassed for this last
+  // reload only (the steps above ran under the page's own CSP).
+  const cdp = await context.newCDPSession(page)
+  await cdp.send("Page.setBypassCSP", { enabled: true })
+  await page.reload({ waitUntil: "load" })
+  await page.addScriptTag({ content: readFileSync(require.resolve("axe-core/axe.min.js"), "utf8") })
+  const axeResults = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  )
+  const violations = axeResults.violations.map(
+    v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join("; ")}`,
+  )
+  if (violations.length) fail(`accessibility violations (axe-core): ${violations.join(" | ")}`)
+  log(`axe-core: ${axeResults.passes.length} WCAG 2.1 A/AA rules passed, no violations`)
   say("seen")
 }
 

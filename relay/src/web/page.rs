@@ -46,6 +46,7 @@ pub fn page(view: &PlanView, history: &[HistoryEntry], cx: &PageContext<'_>) -> 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>{title} · map</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/web/static/app.css">
 "#
     );
@@ -547,7 +548,7 @@ fn history_section(out: &mut String, history: &[HistoryEntry]) {
 /// A page with only a heading and some content (errors, the name form).
 fn simple_page(title: &str, content: &str) -> String {
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{0} · map</title><link rel=\"stylesheet\" href=\"/web/static/app.css\"></head>\n<body class=\"screen\"><main id=\"plan\"><h1>{0}</h1>{content}</main></body></html>\n",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{0} · map</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/web/static/app.css\"></head>\n<body class=\"screen\"><main id=\"plan\"><h1>{0}</h1>{content}</main></body></html>\n",
         esc(title)
     )
 }
