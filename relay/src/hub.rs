@@ -410,14 +410,8 @@ impl Hub {
     ) -> std::result::Result<(), String> {
         let mut doc = Automerge::new();
         let mut state = sync::State::new();
-        let received = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            doc.receive_sync_message(&mut state, message)
-        }));
-        match received {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("invalid sync message for {doc_id}: {e}")),
-            Err(_) => return Err(format!("automerge panicked on a sync message for {doc_id}")),
-        }
+        guarded(|| doc.receive_sync_message(&mut state, message))
+            .map_err(|e| e.say(doc_id, &format!("invalid sync message for {doc_id}")))?;
         if let Some(reply) = doc.generate_sync_message(&mut state) {
             peer.outbox
                 .send(&self.sync_message(&peer.peer_id, doc_id, reply));
@@ -464,11 +458,11 @@ impl Hub {
                 };
                 let mut doc = Automerge::new();
                 load_into(&mut doc, &stored.bytes).map_err(|e| match e {
-                    LoadFailure::Automerge(source) => RelayError::Document {
+                    Refusal::Automerge(source) => RelayError::Document {
                         plan: doc_id.to_owned(),
                         source: Box::new(source),
                     },
-                    LoadFailure::Panic => {
+                    Refusal::Panic => {
                         RelayError::Internal(format!("automerge panicked loading plan {doc_id}"))
                     }
                 })?;
@@ -509,15 +503,9 @@ impl Hub {
             )));
         };
         let before = doc.get_heads();
-        let received = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            doc.receive_sync_message(&mut sub.state, message)
-        }));
-        let failure = match received {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("changes for {doc_id} rejected: {e}")),
-            Err(_) => Some(format!("automerge panicked on a sync message for {doc_id}")),
-        };
-        if let Some(failure) = failure {
+        let received = guarded(|| doc.receive_sync_message(&mut sub.state, message));
+        if let Err(refusal) = received {
+            let failure = refusal.say(doc_id, &format!("changes for {doc_id} rejected"));
             // Throw the in-memory copy away: the database has every accepted change.
             slot.subs.remove(&conn_id);
             self.reload(doc_id, slot).await.map_err(internal)?;
@@ -727,14 +715,8 @@ impl Hub {
     ) -> std::result::Result<bool, String> {
         let mut doc = Automerge::new();
         let mut state = sync::State::new();
-        let received = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            doc.receive_sync_message(&mut state, message)
-        }));
-        match received {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("changes for {doc_id} rejected: {e}")),
-            Err(_) => return Err(format!("automerge panicked on a sync message for {doc_id}")),
-        }
+        guarded(|| doc.receive_sync_message(&mut state, message))
+            .map_err(|e| e.say(doc_id, &format!("changes for {doc_id} rejected")))?;
         if doc.get_heads().is_empty() {
             // Nothing applicable (e.g. changes whose dependencies are missing).
             return Ok(false);
@@ -993,15 +975,36 @@ fn internal(e: RelayError) -> String {
     }
 }
 
-enum LoadFailure {
+/// Why automerge did not take some bytes from a peer or the database.
+enum Refusal {
+    /// It said why.
     Automerge(automerge::AutomergeError),
+    /// It panicked (caught).
     Panic,
 }
 
-fn load_into(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<(), LoadFailure> {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| doc.load_incremental(bytes))) {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(LoadFailure::Automerge(e)),
-        Err(_) => Err(LoadFailure::Panic),
+impl Refusal {
+    /// The text for the peer: `refused` says what was refused.
+    fn say(&self, doc_id: &str, refused: &str) -> String {
+        match self {
+            Refusal::Automerge(e) => format!("{refused}: {e}"),
+            Refusal::Panic => format!("automerge panicked on a sync message for {doc_id}"),
+        }
     }
+}
+
+/// Run an automerge call on bytes from outside with its panics caught, so
+/// hostile input costs one connection, never the relay.
+fn guarded<T>(
+    f: impl FnOnce() -> std::result::Result<T, automerge::AutomergeError>,
+) -> std::result::Result<T, Refusal> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Refusal::Automerge(e)),
+        Err(_) => Err(Refusal::Panic),
+    }
+}
+
+fn load_into(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<(), Refusal> {
+    guarded(|| doc.load_incremental(bytes)).map(|_| ())
 }

@@ -38,6 +38,43 @@ use crate::error::{CliError, Result};
 use crate::net::{api, normalize_relay_url, runtime, sync_error, ws_endpoint};
 use crate::plans::{self, save_plan};
 
+/// The plans to sync with remote `remote`: those already on it, plus local
+/// plans on no relay yet if `take_new` (the default remote, or the one
+/// `--watch` follows), plus `only` if `push_only` (it was named together
+/// with this remote). With `only`, just that plan.
+pub fn picks_for(
+    tx: &map_store::ReadTx<'_>,
+    remote: &str,
+    take_new: bool,
+    only: Option<&str>,
+    push_only: bool,
+) -> Result<Vec<Pick>> {
+    let marked = tx.plans_on_remote(remote)?;
+    let mut picks: Vec<Pick> = marked
+        .iter()
+        .map(|id| Pick {
+            id: id.clone(),
+            on_remote: true,
+        })
+        .collect();
+    for p in tx.list_plans()? {
+        if marked.contains(&p.id) {
+            continue;
+        }
+        let named = push_only && only == Some(p.id.as_str());
+        if named || (take_new && tx.remotes_of_plan(&p.id)?.is_empty()) {
+            picks.push(Pick {
+                id: p.id,
+                on_remote: false,
+            });
+        }
+    }
+    if let Some(only) = only {
+        picks.retain(|p| p.id == only);
+    }
+    Ok(picks)
+}
+
 /// A plan counts as large (progress shown on a terminal) past this size...
 const LARGE_BYTES: u64 = 1024 * 1024;
 /// ... or this many changes moved in one sync.
@@ -102,34 +139,13 @@ pub fn run(ctx: &mut Context, args: SyncArgs) -> Result<()> {
         let mut targets = Vec::new();
         let local = tx.list_plans()?;
         for r in &remotes {
-            let marked = tx.plans_on_remote(&r.name)?;
-            let mut picks: Vec<Pick> = marked
-                .iter()
-                .map(|id| Pick {
-                    id: id.clone(),
-                    on_remote: true,
-                })
-                .collect();
-            for p in &local {
-                if marked.contains(&p.id) {
-                    continue;
-                }
-                let elsewhere = !tx.remotes_of_plan(&p.id)?.is_empty();
-                let push = if only.as_deref() == Some(p.id.as_str()) && explicit.is_some() {
-                    true
-                } else {
-                    !elsewhere && default.as_deref() == Some(r.name.as_str())
-                };
-                if push {
-                    picks.push(Pick {
-                        id: p.id.clone(),
-                        on_remote: false,
-                    });
-                }
-            }
-            if let Some(only) = &only {
-                picks.retain(|p| &p.id == only);
-            }
+            let picks = picks_for(
+                tx,
+                &r.name,
+                default.as_deref() == Some(r.name.as_str()),
+                only.as_deref(),
+                explicit.is_some(),
+            )?;
             targets.push((r.clone(), picks));
         }
         if default.is_none() {

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::context::Context;
 use crate::error::{CliError, Result};
-use crate::net::sync::{Pick, connect_options, describe_received, sync_remote};
+use crate::net::sync::{connect_options, describe_received, picks_for, sync_remote};
 use crate::net::{runtime, sync_error};
 use crate::plans::save_plan;
 
@@ -57,30 +57,9 @@ pub fn run(
         ),
         None => None,
     };
-    let picks = ctx.store()?.read(|tx| {
-        let marked = tx.plans_on_remote(&remote.name)?;
-        let mut picks: Vec<Pick> = marked
-            .iter()
-            .map(|id| Pick {
-                id: id.clone(),
-                on_remote: true,
-            })
-            .collect();
-        for p in tx.list_plans()? {
-            if !marked.contains(&p.id)
-                && (tx.remotes_of_plan(&p.id)?.is_empty() || only.as_deref() == Some(p.id.as_str()))
-            {
-                picks.push(Pick {
-                    id: p.id,
-                    on_remote: false,
-                });
-            }
-        }
-        if let Some(o) = &only {
-            picks.retain(|p| &p.id == o);
-        }
-        Ok::<_, CliError>(picks)
-    })?;
+    let picks = ctx
+        .store()?
+        .read(|tx| picks_for(tx, &remote.name, true, only.as_deref(), true))?;
     let rt = runtime()?;
     let store_it = new_remote.as_ref().is_some_and(|n| n.name == remote.name);
     let first = sync_remote(ctx, &rt, &remote, picks, only.is_none(), store_it)?;

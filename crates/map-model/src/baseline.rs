@@ -315,16 +315,9 @@ pub fn diff(doc: &Automerge, baseline: &Baseline, today: NaiveDate) -> Result<Ba
         {
             continue;
         }
-        let a = m
-            .author
-            .as_ref()
-            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-            .or_else(|| {
-                doc.get_author_for_actor(&m.actor)
-                    .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-            })
-            .unwrap_or_else(|| m.actor.to_hex_string());
-        *counts.entry(a).or_default() += 1;
+        *counts
+            .entry(crate::history::author_of(doc, &m))
+            .or_default() += 1;
     }
     Ok(BaselineDiff {
         baseline: baseline.clone(),

@@ -24,29 +24,28 @@ pub struct HistoryEntry {
 }
 
 /// All changes, newest first (reverse causal order).
+/// Who made a change: its recorded author (`Name <email>`), else the
+/// author recorded for its actor, else the actor id (hex).
+pub fn author_of(doc: &Automerge, meta: &automerge::ChangeMetadata<'_>) -> String {
+    let text = |a: &automerge::Author<'_>| String::from_utf8_lossy(a.as_bytes()).into_owned();
+    meta.author
+        .as_ref()
+        .map(text)
+        .or_else(|| doc.get_author_for_actor(&meta.actor).as_ref().map(text))
+        .unwrap_or_else(|| meta.actor.to_hex_string())
+}
+
 pub fn history(doc: &Automerge) -> Vec<HistoryEntry> {
     let metas = doc.get_changes_meta(&[]);
     let mut out: Vec<HistoryEntry> = metas
         .iter()
-        .map(|m| {
-            let actor = m.actor.to_hex_string();
-            let author = m
-                .author
-                .as_ref()
-                .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-                .or_else(|| {
-                    doc.get_author_for_actor(&m.actor)
-                        .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-                })
-                .unwrap_or_else(|| actor.clone());
-            HistoryEntry {
-                hash: m.hash.to_string(),
-                actor,
-                author,
-                time: m.timestamp,
-                message: m.message.as_deref().unwrap_or_default().to_string(),
-                seq: m.seq,
-            }
+        .map(|m| HistoryEntry {
+            hash: m.hash.to_string(),
+            actor: m.actor.to_hex_string(),
+            author: author_of(doc, m),
+            time: m.timestamp,
+            message: m.message.as_deref().unwrap_or_default().to_string(),
+            seq: m.seq,
         })
         .collect();
     out.reverse();
