@@ -56,35 +56,15 @@ impl Env {
     }
 
     fn id_labels(&self) -> Vec<(String, String)> {
-        let v = self.json(&["show", "--json"]);
-        let mut labels = Vec::new();
-        if let Some(id) = v["id"].as_str() {
-            labels.push((id.to_string(), "PLAN".to_string()));
-        }
-        for (key, tag) in [("tasks", "T"), ("milestones", "M"), ("people", "P")] {
-            if let Some(items) = v[key].as_array() {
-                for (i, item) in items.iter().enumerate() {
-                    if let Some(id) = item["id"].as_str() {
-                        labels.push((id.to_string(), format!("{tag}{}", i + 1)));
-                    }
-                }
-            }
-        }
-        labels
+        let view = self.json(&["show", "--json"]);
+        common::id_labels(
+            &view,
+            &[("tasks", "T"), ("milestones", "M"), ("people", "P")],
+        )
     }
 
     fn redact(&self, text: &str) -> String {
-        let mut s = text.to_string();
-        for (id, label) in self.id_labels() {
-            if label == "PLAN" {
-                s = s.replace(&id, "[PLAN]");
-                continue;
-            }
-            let re = regex::Regex::new(&format!(r"\b{}[a-z2-7]{{0,8}}\b", &id[..4])).unwrap();
-            s = re
-                .replace_all(&s, format!("[{label}]").as_str())
-                .into_owned();
-        }
+        let mut s = common::redact_ids(text, &self.id_labels());
         // Columns whose width depends on id lengths.
         let re = regex::Regex::new(r"(\[[A-Z]+\d+\]|ID) +").unwrap();
         s = re.replace_all(&s, "$1 ").into_owned();

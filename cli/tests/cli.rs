@@ -81,45 +81,25 @@ impl Env {
     /// Every id in the current plan, paired with a stable label.
     fn id_labels(&self) -> Vec<(String, String)> {
         let json = self.run(&["show", "--json"]);
-        let mut labels = Vec::new();
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&json.stdout) else {
-            return labels;
+        let Ok(view) = serde_json::from_str::<serde_json::Value>(&json.stdout) else {
+            return Vec::new();
         };
-        if let Some(id) = v["id"].as_str() {
-            labels.push((id.to_string(), "PLAN".to_string()));
-        }
-        for (key, tag) in [
-            ("tasks", "T"),
-            ("milestones", "M"),
-            ("people", "P"),
-            ("risks", "R"),
-            ("comments", "C"),
-        ] {
-            if let Some(items) = v[key].as_array() {
-                for (i, item) in items.iter().enumerate() {
-                    if let Some(id) = item["id"].as_str() {
-                        labels.push((id.to_string(), format!("{tag}{}", i + 1)));
-                    }
-                }
-            }
-        }
-        labels
+        common::id_labels(
+            &view,
+            &[
+                ("tasks", "T"),
+                ("milestones", "M"),
+                ("people", "P"),
+                ("risks", "R"),
+                ("comments", "C"),
+            ],
+        )
     }
 
     /// Redact ids (full or as 4+ character prefixes), hashes and column
     /// padding that depends on id lengths.
     fn redact(&self, text: &str) -> String {
-        let mut s = text.to_string();
-        for (id, label) in self.id_labels() {
-            if label == "PLAN" {
-                s = s.replace(&id, "[PLAN]");
-                continue;
-            }
-            let re = regex::Regex::new(&format!(r"\b{}[a-z2-7]{{0,8}}\b", &id[..4])).unwrap();
-            s = re
-                .replace_all(&s, format!("[{label}]").as_str())
-                .into_owned();
-        }
+        let mut s = common::redact_ids(text, &self.id_labels());
         // Table rows start with the id column, whose width depends on the ids.
         let re = regex::Regex::new(r"(?m)^ (\[[A-Z]+\d+\]|ID) +").unwrap();
         s = re.replace_all(&s, " $1 ").into_owned();
