@@ -166,9 +166,8 @@ struct DocSlot {
     /// Set by the janitor when it drops the slot: whoever holds a stale
     /// reference must look the plan up again.
     unloaded: bool,
-    /// When the last subscriber left.
-    idle_since: Option<Instant>,
-    /// When a message, an edit or a reader last used the plan.
+    /// When a message, an edit, a reader or the last subscriber leaving
+    /// last touched the plan (the janitor unloads it `unload_after` later).
     last_used: Option<Instant>,
 }
 
@@ -305,7 +304,7 @@ impl Hub {
         if let Some(slot) = slot {
             let mut slot = slot.lock().await;
             if slot.subs.remove(&conn_id).is_some() && slot.subs.is_empty() {
-                slot.idle_since = Some(Instant::now());
+                slot.last_used = Some(Instant::now());
             }
         }
     }
@@ -488,7 +487,6 @@ impl Hub {
         };
         let conn_id = peer.outbox.conn_id;
         let slot = &mut *slot;
-        slot.idle_since = None;
         let sub = slot
             .subs
             .entry(conn_id)
@@ -771,7 +769,6 @@ impl Hub {
             guard.doc = Some(doc);
             guard.chunks = 1;
         }
-        guard.idle_since = None;
         guard.last_used = Some(Instant::now());
         let mut sub = Subscriber::new(peer, Access::Owner);
         sub.state = state;
@@ -908,7 +905,7 @@ impl Hub {
                         self.send_unavailable(&sub.outbox, &sub.peer_id, &doc_id, false);
                     }
                     if slot.subs.is_empty() {
-                        slot.idle_since = Some(Instant::now());
+                        slot.last_used = Some(Instant::now());
                     }
                 }
                 Some(access) => {
@@ -927,7 +924,8 @@ impl Hub {
         Ok(())
     }
 
-    /// Drops plans no connection has used for `unload_after`; returns how
+    /// Drops the documents of plans nobody has used for `unload_after`
+    /// (and the whole slot if no connection has the plan open); returns how
     /// many were unloaded.
     fn unload_idle(&self) -> usize {
         let now = Instant::now();
@@ -938,20 +936,18 @@ impl Hub {
             let Ok(mut slot) = slot.try_lock() else {
                 return true;
             };
+            let quiet_for = now.duration_since(*slot.last_used.get_or_insert(now));
+            if quiet_for < self.config.unload_after {
+                return true;
+            }
             if !slot.subs.is_empty() {
                 // Open but quiet: the document leaves memory, the
                 // connections keep their sync states, and the next message
                 // loads it again (everything in memory was stored).
-                let quiet_for = now.duration_since(*slot.last_used.get_or_insert(now));
-                if slot.doc.is_some() && quiet_for >= self.config.unload_after {
-                    slot.doc = None;
+                if slot.doc.take().is_some() {
                     quiet += 1;
                     tracing::debug!(plan = %doc_id, "quiet plan unloaded, connections keep it open");
                 }
-                return true;
-            }
-            let idle_since = *slot.idle_since.get_or_insert(now);
-            if now.duration_since(idle_since) < self.config.unload_after {
                 return true;
             }
             slot.unloaded = true;
