@@ -150,9 +150,10 @@ pub async fn create_invite(
             CliError::user(format!("the relay would not create an invite: {msg}"))
                 .hint("only someone with read-write access to the plan on this relay can invite"),
         ),
-        (400, msg) => Err(CliError::user(format!(
-            "the relay rejected the invite request: {msg}"
-        ))),
+        (400, msg) => Err(
+            CliError::user(format!("the relay rejected the invite request: {msg}"))
+                .hint("check the values given to `map share` (see `map share --help`)"),
+        ),
         (status, msg) => Err(CliError::network(format!(
             "the relay at {relay} answered HTTP {status}: {msg}"
         ))

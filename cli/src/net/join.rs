@@ -27,6 +27,12 @@ pub fn parse_invite(s: &str) -> Result<Invite> {
         CliError::user(format!("'{line}' is not an invite"))
             .hint("an invite looks like ws://HOST:PORT/join/SECRET; ask the plan owner to run `map share`")
     };
+    if line.contains("/web/open?") {
+        return Err(CliError::user(format!(
+            "'{line}' is a link to open in a browser, not an invite for `map join`"
+        ))
+        .hint("open it in a browser, or ask the plan owner for an invite from `map share` (without --web)"));
+    }
     let (base, secret) = line.rsplit_once("/join/").ok_or_else(bad)?;
     if secret.is_empty()
         || !secret
@@ -152,5 +158,7 @@ mod tests {
         assert!(parse_invite("ws://127.0.0.1:8787/join/").is_err());
         assert!(parse_invite("hello").is_err());
         assert!(parse_invite("ws://h/join/a b").is_err());
+        let web = parse_invite("http://h:1/web/open?t=abc").unwrap_err();
+        assert!(web.to_string().contains("open in a browser"), "{web}");
     }
 }
