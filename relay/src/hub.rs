@@ -637,17 +637,7 @@ impl Hub {
             sub.outbox
                 .send(&self.sync_message(&sub.peer_id, doc_id, msg));
         }
-        if changed && slot.subs.len() <= 2 {
-            // One follower at most: nothing to share.
-            for (id, sub) in slot.subs.iter_mut() {
-                if *id != conn_id
-                    && let Some(msg) = doc.generate_sync_message(&mut sub.state)
-                {
-                    sub.outbox
-                        .send(&self.sync_message(&sub.peer_id, doc_id, msg));
-                }
-            }
-        } else if changed {
+        if changed {
             // `generate_sync_message` is a function of the document and the
             // sync state alone, and followers that keep up are in the same
             // state: generate once per distinct state and hand the same
