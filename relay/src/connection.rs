@@ -39,6 +39,9 @@ mod code {
     pub const POLICY: u16 = 1008;
 }
 
+/// Most frames handled as one burst.
+const MAX_BURST: usize = 32;
+
 /// Longest peer id accepted in `join`.
 const MAX_PEER_ID_LEN: usize = 256;
 
@@ -109,7 +112,10 @@ async fn run(
 ) {
     let config = hub.config().clone();
     let (outbox, rx) = Outbox::new(conn_id, config.outgoing_queue);
-    let (sink, mut stream) = socket.split();
+    let (sink, stream) = socket.split();
+    // Frames that arrived together are handled together: a burst of sync
+    // messages for one plan is stored in one write and answered once.
+    let mut stream = stream.ready_chunks(MAX_BURST);
     let writer = tokio::spawn(write_loop(sink, rx, outbox.killed(), config.ping_interval));
     let mut killed = outbox.killed();
     let mut reader = Reader {
@@ -130,11 +136,7 @@ async fn run(
                         Flow::Close(None, code::GOING_AWAY)
                     }
                     Ok(None) => break Flow::Continue,
-                    Ok(Some(Err(e))) => {
-                        tracing::info!(conn = conn_id, error = %e, "websocket error");
-                        Flow::Close(Some(format!("websocket error: {e}")), code::PROTOCOL)
-                    }
-                    Ok(Some(Ok(frame))) => reader.frame(frame).await,
+                    Ok(Some(frames)) => reader.frames(frames).await,
                 };
                 if let Flow::Close(..) = flow {
                     break flow;
@@ -170,19 +172,113 @@ async fn run(
     drop(stream);
 }
 
+/// What one frame asks of the reader.
+enum Step {
+    /// A sync message (`request` or `sync`) from the joined peer.
+    Sync { document_id: String, data: Vec<u8> },
+    /// Any other message.
+    Other(Message),
+    /// Nothing to hand on: go on or close.
+    Flow(Flow),
+}
+
+/// Consecutive sync payloads for one plan.
+type Burst = Option<(String, Vec<Vec<u8>>)>;
+
 impl Reader {
-    async fn frame(&mut self, frame: WsMessage) -> Flow {
+    /// Handle frames that arrived together, in order. Consecutive sync
+    /// messages for the same plan go to the hub as one burst.
+    async fn frames(&mut self, frames: Vec<Result<WsMessage, axum::Error>>) -> Flow {
+        let mut burst: Burst = None;
+        for frame in frames {
+            let flow = match self.step(frame) {
+                Step::Sync { document_id, data } => {
+                    match &mut burst {
+                        Some((doc, payloads)) if *doc == document_id => payloads.push(data),
+                        _ => {
+                            let flow = self.sync(burst.take()).await;
+                            if let Flow::Close(..) = flow {
+                                return flow;
+                            }
+                            burst = Some((document_id, vec![data]));
+                        }
+                    }
+                    continue;
+                }
+                Step::Other(message) => match self.sync(burst.take()).await {
+                    Flow::Continue => self.message(message).await,
+                    close => close,
+                },
+                Step::Flow(flow) => match self.sync(burst.take()).await {
+                    Flow::Continue => flow,
+                    close => close,
+                },
+            };
+            if let Flow::Close(..) = flow {
+                return flow;
+            }
+        }
+        self.sync(burst).await
+    }
+
+    fn step(&self, frame: Result<WsMessage, axum::Error>) -> Step {
         match frame {
-            WsMessage::Binary(bytes) => match Message::decode(&bytes) {
-                Ok(message) => self.message(message).await,
-                Err(e) => Flow::Close(Some(format!("malformed message: {e}")), code::PROTOCOL),
+            Ok(WsMessage::Binary(bytes)) => match Message::decode(&bytes) {
+                Ok(
+                    Message::Request {
+                        document_id,
+                        data,
+                        sender_id,
+                        ..
+                    }
+                    | Message::Sync {
+                        document_id,
+                        data,
+                        sender_id,
+                        ..
+                    },
+                ) if self.peer.as_ref().is_some_and(|p| p.peer_id == sender_id) => {
+                    Step::Sync { document_id, data }
+                }
+                Ok(message) => Step::Other(message),
+                Err(e) => Step::Flow(Flow::Close(
+                    Some(format!("malformed message: {e}")),
+                    code::PROTOCOL,
+                )),
             },
-            WsMessage::Text(_) => Flow::Close(
+            Ok(WsMessage::Text(_)) => Step::Flow(Flow::Close(
                 Some("text frames are not part of the automerge-repo protocol".into()),
                 code::UNSUPPORTED_DATA,
-            ),
-            WsMessage::Ping(_) | WsMessage::Pong(_) => Flow::Continue,
-            WsMessage::Close(_) => Flow::Close(None, code::NORMAL),
+            )),
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => Step::Flow(Flow::Continue),
+            Ok(WsMessage::Close(_)) => Step::Flow(Flow::Close(None, code::NORMAL)),
+            Err(e) => {
+                tracing::info!(conn = self.outbox.conn_id, error = %e, "websocket error");
+                Step::Flow(Flow::Close(
+                    Some(format!("websocket error: {e}")),
+                    code::PROTOCOL,
+                ))
+            }
+        }
+    }
+
+    /// Hand a burst of sync messages for one plan to the hub.
+    async fn sync(&mut self, burst: Burst) -> Flow {
+        let (Some((document_id, payloads)), Some(peer)) = (burst, self.peer.as_ref()) else {
+            return Flow::Continue;
+        };
+        let payloads: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        match self.hub.on_sync(peer, &document_id, &payloads).await {
+            Ok(open) => {
+                let mut tracked = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+                if open {
+                    tracked.docs.insert(document_id);
+                } else {
+                    tracked.docs.remove(&document_id);
+                }
+                Flow::Continue
+            }
+            Err(reason) => Flow::Close(Some(reason), code::PROTOCOL),
         }
     }
 
@@ -208,18 +304,7 @@ impl Reader {
             }
             | Message::Sync {
                 document_id, data, ..
-            } => match self.hub.on_sync(&peer, &document_id, &data).await {
-                Ok(open) => {
-                    let mut tracked = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
-                    if open {
-                        tracked.docs.insert(document_id);
-                    } else {
-                        tracked.docs.remove(&document_id);
-                    }
-                    Flow::Continue
-                }
-                Err(reason) => Flow::Close(Some(reason), code::PROTOCOL),
-            },
+            } => self.sync(Some((document_id, vec![data]))).await,
             message @ Message::Ephemeral { .. } => {
                 self.hub.on_ephemeral(&peer, message).await;
                 Flow::Continue

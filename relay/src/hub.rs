@@ -345,29 +345,57 @@ impl Hub {
         }
     }
 
-    /// Handle a `request` or `sync` from `peer`. Returns whether the
-    /// connection now has the plan open (so it is unsubscribed when it
-    /// closes). An `Err` closes the connection with that message.
+    /// Handle a burst of `request`/`sync` messages from `peer` for one plan
+    /// (consecutive messages that arrived together, oldest first). Returns
+    /// whether the connection now has the plan open (so it is unsubscribed
+    /// when it closes). An `Err` closes the connection with that message.
+    ///
+    /// A burst is applied as one unit: its changes are stored in one
+    /// transaction and answered with one sync message per connection,
+    /// instead of a store and a round of replies per message.
     pub(crate) async fn on_sync(
         &self,
         peer: &Peer,
         doc_id: &str,
-        data: &[u8],
+        burst: &[&[u8]],
     ) -> std::result::Result<bool, String> {
-        let message = sync::Message::decode(data)
-            .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
-        // A hostile bloom filter would panic (or exhaust memory) later, in
-        // `generate_sync_message`, outside any `catch_unwind`.
-        map_sync::message::check_sync_payload(&message)
-            .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
+        let mut messages = std::collections::VecDeque::with_capacity(burst.len());
+        for data in burst {
+            let message = sync::Message::decode(data)
+                .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
+            // A hostile bloom filter would panic (or exhaust memory) later, in
+            // `generate_sync_message`, outside any `catch_unwind`.
+            map_sync::message::check_sync_payload(&message)
+                .map_err(|e| format!("invalid sync message for {doc_id}: {e}"))?;
+            messages.push_back(message);
+        }
+        let mut open = false;
+        while let Some(message) = messages.pop_front() {
+            // A connection that already has the plan open keeps the access
+            // it was given (the janitor re-checks grants every
+            // `revalidate_every`), so the hot path does not query the
+            // database per message, and takes the rest of the burst at once.
+            if let Some(access) = self.subscribed_access(doc_id, peer.outbox.conn_id).await {
+                messages.push_front(message);
+                return self
+                    .sync_existing(peer, doc_id, access, messages.into())
+                    .await;
+            }
+            open = self.first_sync(peer, doc_id, message).await?;
+        }
+        Ok(open)
+    }
+
+    /// A `request` or `sync` for a plan this connection does not have open:
+    /// check access, and create the plan if the user may and it is new.
+    async fn first_sync(
+        &self,
+        peer: &Peer,
+        doc_id: &str,
+        message: sync::Message,
+    ) -> std::result::Result<bool, String> {
         // Two rounds at most: if a concurrent push created the plan between
         // our access check and our create, check again.
-        // A connection that already has the plan open keeps the access it
-        // was given (the janitor re-checks grants every `revalidate_every`),
-        // so the hot path does not query the database per message.
-        if let Some(access) = self.subscribed_access(doc_id, peer.outbox.conn_id).await {
-            return self.sync_existing(peer, doc_id, access, message).await;
-        }
         for _ in 0..2 {
             let user_id = peer.user.id;
             let plan = doc_id.to_owned();
@@ -377,7 +405,11 @@ impl Hub {
                 .await
                 .map_err(internal)?;
             match access.access {
-                Some(access) => return self.sync_existing(peer, doc_id, access, message).await,
+                Some(access) => {
+                    return self
+                        .sync_existing(peer, doc_id, access, vec![message])
+                        .await;
+                }
                 None if message.changes.is_empty() && !message.heads.is_empty() => {
                     // The peer has the plan and offers it: ask for its changes,
                     // whether or not the plan exists here (same bytes either way).
@@ -474,15 +506,19 @@ impl Hub {
         }
     }
 
+    /// Apply `messages` (one burst, oldest first) to a plan the peer may
+    /// open, store what they changed in one write, then answer.
     async fn sync_existing(
         &self,
         peer: &Peer,
         doc_id: &str,
         access: Access,
-        message: sync::Message,
+        messages: Vec<sync::Message>,
     ) -> std::result::Result<bool, String> {
         let Some(mut slot) = self.open_slot(doc_id).await.map_err(internal)? else {
-            self.unavailable(peer, doc_id, &message);
+            if let Some(first) = messages.first() {
+                self.unavailable(peer, doc_id, first);
+            }
             return Ok(false);
         };
         let conn_id = peer.outbox.conn_id;
@@ -501,14 +537,18 @@ impl Hub {
             )));
         };
         let before = doc.get_heads();
-        let received = guarded(|| doc.receive_sync_message(&mut sub.state, message));
-        if let Err(refusal) = received {
-            let failure = refusal.say(doc_id, &format!("changes for {doc_id} rejected"));
-            // Throw the in-memory copy away: the database has every accepted change.
-            slot.subs.remove(&conn_id);
-            self.reload(doc_id, slot).await.map_err(internal)?;
-            tracing::warn!(plan = doc_id, peer = %peer.peer_id, "{failure}");
-            return Err(failure);
+        for message in messages {
+            let received = guarded(|| doc.receive_sync_message(&mut sub.state, message));
+            if let Err(refusal) = received {
+                let failure = refusal.say(doc_id, &format!("changes for {doc_id} rejected"));
+                // Throw the in-memory copy away: the database has every
+                // accepted change. The earlier messages of the burst were not
+                // stored or answered either; the peer still has them.
+                slot.subs.remove(&conn_id);
+                self.reload(doc_id, slot).await.map_err(internal)?;
+                tracing::warn!(plan = doc_id, peer = %peer.peer_id, "{failure}");
+                return Err(failure);
+            }
         }
         let changed = doc.get_heads() != before;
         if changed

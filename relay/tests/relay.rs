@@ -1080,3 +1080,155 @@ async fn followers_in_step_share_a_message_and_a_laggard_still_catches_up() {
     sync_until(&mut laggard, &mut behind, false, |r| r.heads() == second).await;
     assert_eq!(behind.get("title").as_deref(), Some("Acme rollout v2"));
 }
+
+/// One push per change, sent back to back as a peer that does not wait for
+/// answers sends them (`base` is what the relay already has).
+fn pushes(
+    client: &Client,
+    plan: &mut Replica,
+    base: &[automerge::ChangeHash],
+    n: usize,
+) -> Vec<Message> {
+    let mut previous = base.to_vec();
+    let mut out = Vec::new();
+    for i in 0..n {
+        plan.edit("n", &i.to_string());
+        out.push(forced_push(client, plan, &previous));
+        previous = plan.heads();
+    }
+    out
+}
+
+/// Send messages in one write, so they reach the relay together.
+async fn send_together(ws: &mut Ws, messages: &[Message]) {
+    for message in messages {
+        ws.feed(WsMessage::Binary(message.encode().into()))
+            .await
+            .expect("feed");
+    }
+    ws.flush().await.expect("flush");
+}
+
+/// Messages that arrive together are one burst: the relay stores them in
+/// one write (one chunk, every change's delivery recorded) and a follower
+/// gets them as one sync message.
+#[tokio::test]
+async fn a_burst_of_pushes_is_stored_once_and_passed_on_as_one_message() {
+    let relay = TestRelay::start().await;
+    let alice = relay.add_user("alice");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("Acme rollout");
+    let first = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == first
+    })
+    .await;
+    let mut follower = join(&relay.url(), &alice, "alice-2").await;
+    let mut copy = Replica::empty(&plan.doc_id);
+    sync_until(&mut follower, &mut copy, true, |r| r.heads() == first).await;
+    settle(&mut follower, &mut copy, Duration::from_millis(200)).await;
+    let chunks_before = relay
+        .handle
+        .db()
+        .load_plan(&plan.doc_id)
+        .unwrap()
+        .unwrap()
+        .chunks;
+
+    let burst = pushes(&owner, &mut plan, &first, 20);
+    send_together(&mut owner.ws, &burst).await;
+    let last = plan.heads();
+
+    let Some(Message::Sync { data, .. }) = next_message(&mut follower.ws, WAIT).await else {
+        panic!("follower got no sync message");
+    };
+    copy.receive(&data);
+    assert_eq!(copy.heads(), last, "the whole burst in one message");
+    assert_eq!(copy.get("n").as_deref(), Some("19"));
+
+    let stored = relay.handle.db().load_plan(&plan.doc_id).unwrap().unwrap();
+    assert_eq!(stored.chunks, chunks_before + 1, "one write for the burst");
+    assert_eq!(
+        stored_heads(&relay.db_path(), &plan.doc_id),
+        Some(last.clone())
+    );
+    for change in plan.doc.get_changes(&first) {
+        let by = relay
+            .handle
+            .db()
+            .delivered_by(&plan.doc_id, &hex_of(change.hash()))
+            .unwrap();
+        assert_eq!(by.as_deref(), Some("alice"));
+    }
+    // The owner is answered with the new heads.
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == last
+    })
+    .await;
+}
+
+/// A burst that ends in garbage: the pushes before it are stored and passed
+/// on, then only that connection is closed.
+#[tokio::test]
+async fn pushes_before_garbage_in_a_burst_are_kept() {
+    let relay = TestRelay::start().await;
+    let alice = relay.add_user("alice");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("Acme rollout");
+    let first = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == first
+    })
+    .await;
+    let burst = pushes(&owner, &mut plan, &first, 5);
+    let last = plan.heads();
+    for message in &burst {
+        owner
+            .ws
+            .feed(WsMessage::Binary(message.encode().into()))
+            .await
+            .unwrap();
+    }
+    owner
+        .ws
+        .send(WsMessage::Binary(vec![0xff, 0x00, 0x13, 0x37].into()))
+        .await
+        .unwrap();
+    let (seen, closed) = drain_until_closed(&mut owner.ws).await;
+    assert!(closed);
+    assert!(
+        seen.iter().any(|m| matches!(m, Message::Error { .. })),
+        "{seen:?}"
+    );
+    assert_eq!(stored_heads(&relay.db_path(), &plan.doc_id), Some(last));
+
+    // A refused sync payload inside a burst closes the connection; nothing
+    // of that burst is stored (the peer still has it and can push again).
+    let mut again = join(&relay.url(), &alice, "alice-2").await;
+    let base = plan.heads();
+    let mut burst = pushes(&again, &mut plan, &base, 3);
+    burst.push(Message::Sync {
+        sender_id: again.peer_id.clone(),
+        target_id: again.relay_peer.clone(),
+        document_id: plan.doc_id.clone(),
+        data: vec![0x42, 0xff, 0xff, 0xff],
+    });
+    send_together(&mut again.ws, &burst).await;
+    let (_, closed) = drain_until_closed(&mut again.ws).await;
+    assert!(closed);
+    let stored = stored_heads(&relay.db_path(), &plan.doc_id).unwrap();
+    assert!(
+        stored == base || stored == plan.heads(),
+        "a burst is stored whole or not at all"
+    );
+
+    // The relay still serves the plan, and the pushes go through on retry.
+    let mut retry = join(&relay.url(), &alice, "alice-3").await;
+    let now = plan.heads();
+    plan.state = automerge::sync::State::new();
+    sync_until(&mut retry, &mut plan, false, |r| {
+        r.state.shared_heads == now
+    })
+    .await;
+    assert_eq!(stored_heads(&relay.db_path(), &plan.doc_id), Some(now));
+}
