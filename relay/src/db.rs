@@ -26,8 +26,29 @@ use crate::plan_id;
 /// "MAPR": marks the file as a map-relay database.
 const APPLICATION_ID: i32 = 0x4D41_5052;
 /// Schema version written by this build (2 added the web links and sessions
-/// of [`crate::web`]; a version 1 file is upgraded when opened).
-const SCHEMA_VERSION: i32 = 2;
+/// of [`crate::web`]; 3 rewrote the `grants.access` check, see
+/// [`GRANTS_V3`]). Older files are upgraded when opened.
+const SCHEMA_VERSION: i32 = 3;
+
+/// Version 3 of `grants`: the access check is written as comparisons.
+/// SQLite evaluates `x IN (three or more constants)` through a temporary
+/// b-tree with its own page cache (an 87 KiB allocation) on every insert:
+/// one per plan created, which left glibc's heap fragmented (a relay that
+/// took 200 new plans held 40 MiB instead of 17; docs/performance.md).
+const GRANTS_V3: &str = r#"
+CREATE TABLE grants_v3 (
+    plan        TEXT NOT NULL REFERENCES plans(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    access      TEXT NOT NULL CHECK (access = 'ro' OR access = 'rw' OR access = 'owner'),
+    granted_at  INTEGER NOT NULL,
+    PRIMARY KEY (plan, user_id)
+);
+INSERT INTO grants_v3 (plan, user_id, access, granted_at)
+    SELECT plan, user_id, access, granted_at FROM grants;
+DROP TABLE grants;
+ALTER TABLE grants_v3 RENAME TO grants;
+CREATE INDEX grants_user ON grants(user_id);
+"#;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -64,7 +85,7 @@ CREATE INDEX plan_chunks_plan ON plan_chunks(plan, seq);
 CREATE TABLE grants (
     plan        TEXT NOT NULL REFERENCES plans(id),
     user_id     INTEGER NOT NULL REFERENCES users(id),
-    access      TEXT NOT NULL CHECK (access IN ('ro', 'rw', 'owner')),
+    access      TEXT NOT NULL CHECK (access = 'ro' OR access = 'rw' OR access = 'owner'),
     granted_at  INTEGER NOT NULL,
     PRIMARY KEY (plan, user_id)
 );
@@ -299,10 +320,13 @@ impl RelayDb {
         } else if version < SCHEMA_VERSION {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
             let version: i32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if version == 1 {
+            if version < 2 {
                 tx.execute_batch(crate::web::sessions::SCHEMA)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             }
+            if version < 3 {
+                tx.execute_batch(GRANTS_V3)?;
+            }
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
@@ -925,6 +949,81 @@ mod tests {
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         assert!(db.list_web_links(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_version_2_database_is_upgraded_and_keeps_its_grants() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        let db = RelayDb::open(&path).unwrap();
+        db.add_user("alice").unwrap();
+        db.add_user("bob").unwrap();
+        let plan = plan_id::random();
+        let alice = user_id(&db.lock(), "alice").unwrap();
+        let batch = ChangeBatch {
+            plan: &plan,
+            user_id: alice,
+            incremental: b"",
+            hashes: &[],
+            snapshot: None,
+        };
+        assert!(db.create_plan(&batch).unwrap());
+        db.grant(&plan, "bob", Access::ReadOnly).unwrap();
+        drop(db);
+        {
+            // What a version 2 relay left: the access check as an IN list.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE grants_v2 (
+                    plan TEXT NOT NULL REFERENCES plans(id),
+                    user_id INTEGER NOT NULL REFERENCES users(id),
+                    access TEXT NOT NULL CHECK (access IN ('ro', 'rw', 'owner')),
+                    granted_at INTEGER NOT NULL,
+                    PRIMARY KEY (plan, user_id));
+                 INSERT INTO grants_v2 SELECT * FROM grants;
+                 DROP TABLE grants;
+                 ALTER TABLE grants_v2 RENAME TO grants;
+                 CREATE INDEX grants_user ON grants(user_id);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+            assert!(insert_uses_a_temporary_btree(&conn));
+        }
+        let db = RelayDb::open_existing(&path).unwrap();
+        let version: i32 = db
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let bob = user_id(&db.lock(), "bob").unwrap();
+        assert_eq!(
+            db.plan_access(bob, &plan).unwrap().access,
+            Some(Access::ReadOnly),
+            "grants kept"
+        );
+        assert_eq!(
+            db.plan_access(alice, &plan).unwrap().access,
+            Some(Access::Owner)
+        );
+        assert!(!insert_uses_a_temporary_btree(&db.lock()));
+        let bad = db.lock().execute(
+            "INSERT INTO grants (plan, user_id, access, granted_at) VALUES (?1, ?2, 'admin', 0)",
+            params![plan, bob],
+        );
+        assert!(bad.is_err(), "the access check still holds");
+    }
+
+    /// Whether inserting a grant makes SQLite open an ephemeral table.
+    fn insert_uses_a_temporary_btree(conn: &Connection) -> bool {
+        let mut stmt = conn
+            .prepare("EXPLAIN INSERT INTO grants (plan, user_id, access, granted_at) VALUES ('p', 1, 'owner', 0)")
+            .unwrap();
+        let ops: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(1))
+            .unwrap()
+            .map(|op| op.unwrap())
+            .collect();
+        ops.iter().any(|op| op == "OpenEphemeral")
     }
 
     #[test]

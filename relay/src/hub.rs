@@ -130,7 +130,9 @@ struct Subscriber {
     peer_id: String,
     user_id: i64,
     access: Access,
-    state: sync::State,
+    /// Boxed: one subscriber per open plan and connection, and a plan
+    /// held open by a single connection still gets a hash table of four.
+    state: Box<sync::State>,
     outbox: Outbox,
 }
 
@@ -140,7 +142,7 @@ impl Subscriber {
             peer_id: peer.peer_id.clone(),
             user_id: peer.user.id,
             access,
-            state: state_for(access),
+            state: Box::new(state_for(access)),
             outbox: peer.outbox.clone(),
         }
     }
@@ -157,8 +159,10 @@ fn state_for(access: Access) -> sync::State {
 /// A plan in memory (or about to be).
 #[derive(Default)]
 struct DocSlot {
-    /// `None` until loaded from the database.
-    doc: Option<Automerge>,
+    /// `None` until loaded from the database. Boxed: an `Automerge` is
+    /// 3.5 KiB by itself, and a slot stays while a connection holds the
+    /// plan open, loaded or not (10,000 open plans: 35 MiB unboxed).
+    doc: Option<Box<Automerge>>,
     /// Chunks the plan is stored in (compaction trigger).
     chunks: usize,
     /// Connections that have the plan open, by connection id.
@@ -498,7 +502,7 @@ impl Hub {
                     }
                 })?;
                 tracing::debug!(plan = doc_id, chunks = stored.chunks, "plan loaded");
-                guard.doc = Some(doc);
+                guard.doc = Some(Box::new(doc));
                 guard.chunks = stored.chunks;
             }
             guard.last_used = Some(Instant::now());
@@ -688,18 +692,18 @@ impl Hub {
                 if *id == conn_id {
                     continue;
                 }
-                let (data, after) = match generated.get(&sub.state) {
+                let (data, after) = match generated.get(&*sub.state) {
                     Some((data, after)) => (data.clone(), after.clone()),
                     None => {
-                        let before = sub.state.clone();
+                        let before = (*sub.state).clone();
                         let data = doc
                             .generate_sync_message(&mut sub.state)
                             .map(sync::Message::encode);
-                        generated.insert(before, (data.clone(), sub.state.clone()));
-                        (data, sub.state.clone())
+                        generated.insert(before, (data.clone(), (*sub.state).clone()));
+                        (data, (*sub.state).clone())
                     }
                 };
-                sub.state = after;
+                *sub.state = after;
                 if let Some(data) = data {
                     sub.outbox.send(&Message::Sync {
                         sender_id: self.relay_peer_id.clone(),
@@ -726,9 +730,9 @@ impl Hub {
             }
             slot.chunks = stored.chunks;
         }
-        slot.doc = Some(doc);
+        slot.doc = Some(Box::new(doc));
         for sub in slot.subs.values_mut() {
-            sub.state = state_for(sub.access);
+            *sub.state = state_for(sub.access);
         }
         Ok(())
     }
@@ -796,12 +800,12 @@ impl Hub {
             return Ok(true);
         }
         if guard.doc.is_none() {
-            guard.doc = Some(doc);
+            guard.doc = Some(Box::new(doc));
             guard.chunks = 1;
         }
         guard.last_used = Some(Instant::now());
         let mut sub = Subscriber::new(peer, Access::Owner);
-        sub.state = state;
+        *sub.state = state;
         guard.subs.insert(peer.outbox.conn_id, sub);
         self.send_pending(&mut guard, doc_id, peer.outbox.conn_id, true);
         Ok(true)
@@ -1033,4 +1037,14 @@ fn guarded<T>(
 
 fn load_into(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<(), Refusal> {
     guarded(|| doc.load_incremental(bytes)).map(|_| ())
+}
+#[cfg(test)]
+mod tests {
+    /// Every plan a connection holds open keeps a slot and a subscriber,
+    /// loaded or not: they must stay small (docs/performance.md, at-rest).
+    #[test]
+    fn an_open_plan_costs_little_while_unloaded() {
+        assert!(std::mem::size_of::<super::DocSlot>() <= 128);
+        assert!(std::mem::size_of::<super::Subscriber>() <= 96);
+    }
 }
