@@ -27,28 +27,30 @@ use crate::plan_id;
 const APPLICATION_ID: i32 = 0x4D41_5052;
 /// Schema version written by this build (2 added the web links and sessions
 /// of [`crate::web`]; 3 rewrote the `grants.access` check, see
-/// [`GRANTS_V3`]). Older files are upgraded when opened.
+/// [`GRANTS`]). Older files are upgraded when opened.
 const SCHEMA_VERSION: i32 = 3;
 
-/// Version 3 of `grants`: the access check is written as comparisons.
-/// SQLite evaluates `x IN (three or more constants)` through a temporary
-/// b-tree with its own page cache (an 87 KiB allocation) on every insert:
-/// one per plan created, which left glibc's heap fragmented (a relay that
-/// took 200 new plans held 40 MiB instead of 17; docs/performance.md).
-const GRANTS_V3: &str = r#"
-CREATE TABLE grants_v3 (
+/// The `grants` table since schema 3: the access check is written as
+/// comparisons. SQLite evaluates `x IN (three or more constants)` through a
+/// temporary b-tree with its own page cache (an 87 KiB allocation) on every
+/// insert: one per plan created, which fragmented glibc's heap
+/// (docs/performance.md).
+const GRANTS: &str = r#"
+CREATE TABLE grants (
     plan        TEXT NOT NULL REFERENCES plans(id),
     user_id     INTEGER NOT NULL REFERENCES users(id),
     access      TEXT NOT NULL CHECK (access = 'ro' OR access = 'rw' OR access = 'owner'),
     granted_at  INTEGER NOT NULL,
     PRIMARY KEY (plan, user_id)
 );
-INSERT INTO grants_v3 (plan, user_id, access, granted_at)
-    SELECT plan, user_id, access, granted_at FROM grants;
-DROP TABLE grants;
-ALTER TABLE grants_v3 RENAME TO grants;
 CREATE INDEX grants_user ON grants(user_id);
 "#;
+
+/// Schema 2 to 3: the grants move to a table made by [`GRANTS`].
+const GRANTS_V3_BEFORE: &str = "ALTER TABLE grants RENAME TO grants_v2; DROP INDEX grants_user;";
+const GRANTS_V3_AFTER: &str = "INSERT INTO grants (plan, user_id, access, granted_at)
+    SELECT plan, user_id, access, granted_at FROM grants_v2;
+DROP TABLE grants_v2;";
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -82,14 +84,6 @@ CREATE TABLE plan_chunks (
     data        BLOB NOT NULL
 );
 CREATE INDEX plan_chunks_plan ON plan_chunks(plan, seq);
-CREATE TABLE grants (
-    plan        TEXT NOT NULL REFERENCES plans(id),
-    user_id     INTEGER NOT NULL REFERENCES users(id),
-    access      TEXT NOT NULL CHECK (access = 'ro' OR access = 'rw' OR access = 'owner'),
-    granted_at  INTEGER NOT NULL,
-    PRIMARY KEY (plan, user_id)
-);
-CREATE INDEX grants_user ON grants(user_id);
 CREATE TABLE invites (
     hash        BLOB PRIMARY KEY,
     plan        TEXT NOT NULL REFERENCES plans(id),
@@ -299,6 +293,7 @@ impl RelayDb {
                 tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if tables == 0 {
                 tx.execute_batch(SCHEMA)?;
+                tx.execute_batch(GRANTS)?;
                 tx.execute_batch(crate::web::sessions::SCHEMA)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('storage_id', ?1)",
@@ -324,7 +319,9 @@ impl RelayDb {
                 tx.execute_batch(crate::web::sessions::SCHEMA)?;
             }
             if version < 3 {
-                tx.execute_batch(GRANTS_V3)?;
+                tx.execute_batch(GRANTS_V3_BEFORE)?;
+                tx.execute_batch(GRANTS)?;
+                tx.execute_batch(GRANTS_V3_AFTER)?;
             }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;

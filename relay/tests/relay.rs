@@ -335,12 +335,8 @@ async fn read_only_changes_are_neither_stored_nor_forwarded() {
     let bob = relay.add_user("bob");
 
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("Acme rollout");
+    let mut plan = push_new_plan(&mut owner, "Acme rollout").await;
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == first
-    })
-    .await;
     relay.grant(&plan.doc_id, "bob", Access::ReadOnly);
 
     let mut reader = join(&relay.url(), &bob, "bob-1").await;
@@ -841,12 +837,8 @@ async fn ungrant_reaches_a_live_connection() {
     let alice = relay.add_user("alice");
     let bob = relay.add_user("bob");
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("Acme");
+    let mut plan = push_new_plan(&mut owner, "Acme").await;
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == first
-    })
-    .await;
     relay.grant(&plan.doc_id, "bob", Access::ReadWrite);
     let mut reader = join(&relay.url(), &bob, "bob-1").await;
     let mut copy = Replica::empty(&plan.doc_id);
@@ -946,12 +938,8 @@ async fn deliveries_are_listed_for_granted_users_only() {
     let carol = relay.add_user("carol");
 
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("Acme rollout");
+    let mut plan = push_new_plan(&mut owner, "Acme rollout").await;
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == first
-    })
-    .await;
     plan.edit("title", "Acme rollout v2");
     let second = plan.heads();
     sync_until(&mut owner, &mut plan, false, |r| {
@@ -1034,12 +1022,8 @@ async fn followers_in_step_share_a_message_and_a_laggard_still_catches_up() {
     let relay = TestRelay::start().await;
     let alice = relay.add_user("alice");
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("Acme rollout");
+    let mut plan = push_new_plan(&mut owner, "Acme rollout").await;
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == first
-    })
-    .await;
 
     // Two followers in step, and a laggard that took only the first round.
     let mut followers = Vec::new();
@@ -1117,12 +1101,8 @@ async fn a_burst_of_pushes_is_stored_once_and_passed_on_as_one_message() {
     let relay = TestRelay::start().await;
     let alice = relay.add_user("alice");
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("Acme rollout");
+    let mut plan = push_new_plan(&mut owner, "Acme rollout").await;
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == first
-    })
-    .await;
     let mut follower = join(&relay.url(), &alice, "alice-2").await;
     let mut copy = Replica::empty(&plan.doc_id);
     sync_until(&mut follower, &mut copy, true, |r| r.heads() == first).await;
@@ -1174,12 +1154,8 @@ async fn pushes_before_garbage_in_a_burst_are_kept() {
     let relay = TestRelay::start().await;
     let alice = relay.add_user("alice");
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("Acme rollout");
+    let mut plan = push_new_plan(&mut owner, "Acme rollout").await;
     let first = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == first
-    })
-    .await;
     let burst = pushes(&owner, &mut plan, &first, 5);
     let last = plan.heads();
     for message in &burst {

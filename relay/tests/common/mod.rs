@@ -329,6 +329,15 @@ pub async fn sync_until(
     other
 }
 
+/// A new plan with one change, pushed through `client` until the relay
+/// acknowledged it.
+pub async fn push_new_plan(client: &mut Client, title: &str) -> Replica {
+    let mut plan = Replica::new_plan(title);
+    let heads = plan.heads();
+    sync_until(client, &mut plan, false, |r| r.state.shared_heads == heads).await;
+    plan
+}
+
 /// Answer sync messages for a while (lets the relay finish its round).
 pub async fn settle(client: &mut Client, replica: &mut Replica, wait: Duration) -> Vec<Message> {
     let mut other = Vec::new();
