@@ -23,6 +23,9 @@ use crate::auth::{self, Access};
 use crate::error::{RelayError, Result};
 use crate::plan_id;
 
+/// How long a connection waits for another one's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// "MAPR": marks the file as a map-relay database.
 const APPLICATION_ID: i32 = 0x4D41_5052;
 /// Schema version written by this build (2 added the web links and sessions
@@ -253,6 +256,28 @@ impl RelayDb {
     }
 
     fn open_inner(path: &Path, create: bool) -> Result<Self> {
+        // SQLite answers some lock conflicts with SQLITE_BUSY at once instead
+        // of waiting (switching a new file to WAL while another connection
+        // reads it): the relay and an admin command opening a new database
+        // together met them. Opening again is safe (the schema is created
+        // in one transaction), until the busy timeout has passed.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Self::open_once(path, create) {
+                Err(RelayError::Db(rusqlite::Error::SqliteFailure(e, _)))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, create: bool) -> Result<Self> {
         if !create && !path.exists() {
             return Err(RelayError::MissingDb(path.to_owned()));
         }
@@ -275,16 +300,29 @@ impl RelayDb {
         }
         let _ = std::fs::remove_file(&probe);
         let mut conn = Connection::open(path).map_err(|e| refuse(format!("cannot open: {e}")))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        let application_id: i32 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // The header and the table count from one snapshot: read one by
+        // one, a concurrent first open that creates the schema in between
+        // would make a new database look like another program's.
+        let (application_id, version, tables) = {
+            let snapshot = conn.unchecked_transaction().map_err(|e| {
                 refuse(format!(
                     "not a map-relay database ({e}); pass another --data file"
                 ))
             })?;
-        let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            let application_id: i32 = snapshot
+                .query_row("PRAGMA application_id", [], |r| r.get(0))
+                .map_err(|e| {
+                    refuse(format!(
+                        "not a map-relay database ({e}); pass another --data file"
+                    ))
+                })?;
+            let version: i32 = snapshot.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let tables: i64 =
+                snapshot.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            snapshot.commit()?;
+            (application_id, version, tables)
+        };
         if application_id == 0 && tables == 0 {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
@@ -355,7 +393,7 @@ impl RelayDb {
     /// writer commits.
     pub(crate) fn open_writer(&self) -> Result<Connection> {
         let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         tune(&conn)?;
         Ok(conn)
     }
@@ -1034,6 +1072,30 @@ mod tests {
             .map(|op| op.unwrap())
             .collect();
         ops.iter().any(|op| op == "OpenEphemeral")
+    }
+
+    /// Processes that open a new database at the same time (the relay
+    /// starting while `map-relay user add` runs) all get it, with one schema
+    /// and one storage id.
+    #[test]
+    fn concurrent_first_opens_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    RelayDb::open(&path).map(|db| db.storage_id().to_owned())
+                })
+            })
+            .collect();
+        let ids: Vec<String> = opened
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap())
+            .collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     }
 
     #[test]

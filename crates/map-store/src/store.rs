@@ -56,7 +56,27 @@ impl Store {
     /// an SQLite database of another program, a damaged one, one with a newer
     /// schema, and a location that cannot be written.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        let path = path.as_ref();
+        // SQLite answers some lock conflicts with SQLITE_BUSY at once instead
+        // of waiting (a reader that must become a writer, switching a new
+        // file to WAL while others read it): several processes opening a new
+        // database together met them. Opening again is safe (nothing is
+        // half-done: the upgrade is one transaction), until the usual busy
+        // timeout has passed.
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_secs(crate::error::BUSY_TIMEOUT_SECS);
+        loop {
+            match Store::open_once(path) {
+                Err(StoreError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Store> {
+        let path = path.to_path_buf();
         let dir = dir_of(&path);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             return Err(StoreError::CannotWrite {
@@ -269,7 +289,17 @@ impl Store {
     }
 
     fn inspect(&self) -> Result<HeaderState> {
-        schema::inspect(&self.conn).map_err(|e| classify(&self.path, e))
+        // One read transaction, so the header fields and the schema count
+        // come from one snapshot: read one by one, another process or
+        // thread that creates the schema in between made a new database
+        // look like some other program's (seen in CI).
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| classify(&self.path, e))?;
+        let state = schema::inspect(&tx).map_err(|e| classify(&self.path, e))?;
+        tx.commit().map_err(|e| classify(&self.path, e))?;
+        Ok(state)
     }
 
     /// Switch to WAL and migrate; safe against another process doing the same
