@@ -271,7 +271,6 @@ impl Reader {
         let (Some((document_id, payloads)), Some(peer)) = (burst, self.peer.as_ref()) else {
             return Flow::Continue;
         };
-        let payloads: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
         match self.hub.on_sync(peer, &document_id, &payloads).await {
             Ok(open) => {
                 let mut tracked = self.tracked.lock().unwrap_or_else(|p| p.into_inner());

@@ -361,7 +361,7 @@ impl Hub {
         &self,
         peer: &Peer,
         doc_id: &str,
-        burst: &[&[u8]],
+        burst: &[Vec<u8>],
     ) -> std::result::Result<bool, String> {
         let mut messages = std::collections::VecDeque::with_capacity(burst.len());
         for data in burst {

@@ -28,8 +28,8 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Escape, keeping line breaks.
-fn esc_lines(s: &str) -> String {
+/// Escape, keeping line breaks (as `<br>`).
+pub fn esc_lines(s: &str) -> String {
     esc(s.trim()).replace('\n', "<br>")
 }
 

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use map_export::html::esc;
+use map_export::html::{esc, esc_lines as lines};
 use map_model::PlanView;
 use map_model::history::HistoryEntry;
 use map_model::identity::Side;
@@ -168,10 +168,10 @@ fn header(out: &mut String, view: &PlanView) {
         );
     }
     if let Some(d) = h.signature_date {
-        let _ = write!(out, "<dt>Target signature</dt><dd>{}</dd>", date(d, view));
+        let _ = write!(out, "<dt>Target signature</dt><dd>{}</dd>", date(d));
     }
     if let Some(d) = h.go_live {
-        let _ = write!(out, "<dt>Go-live</dt><dd>{}</dd>", date(d, view));
+        let _ = write!(out, "<dt>Go-live</dt><dd>{}</dd>", date(d));
     }
     let p = view.progress;
     let _ = writeln!(
@@ -199,7 +199,7 @@ fn milestones(out: &mut String, view: &PlanView) {
             esc(&m.id),
             if m.overdue { " class=\"overdue\"" } else { "" },
             esc(&m.title),
-            m.due.map(|d| date(d, view)).unwrap_or_default(),
+            m.due.map(date).unwrap_or_default(),
             if m.overdue {
                 " <strong class=\"flag\">overdue</strong>"
             } else {
@@ -320,9 +320,9 @@ fn task_row(
     };
     let due = match t.due {
         Some(d) if t.overdue => {
-            format!("{} <strong class=\"flag\">overdue</strong>", date(d, view))
+            format!("{} <strong class=\"flag\">overdue</strong>", date(d))
         }
-        Some(d) => date(d, view),
+        Some(d) => date(d),
         None => String::new(),
     };
     let _ = write!(
@@ -599,11 +599,7 @@ fn table_head(out: &mut String, class: &str, columns: &[&str]) {
 
 const TABLE_END: &str = "</tbody></table></div>";
 
-fn lines(s: &str) -> String {
-    esc(s.trim()).replace('\n', "<br>")
-}
-
-fn date(d: chrono::NaiveDate, _view: &PlanView) -> String {
+fn date(d: chrono::NaiveDate) -> String {
     format!("<time datetime=\"{d}\">{}</time>", d.format("%a %d %b %Y"))
 }
 
