@@ -901,6 +901,42 @@ async fn connection_limits_and_message_size() {
     }
 }
 
+/// The relay reads at most 1 KiB at a time (a small buffer per idle
+/// connection): a push hundreds of times larger still arrives whole, is
+/// stored, and reaches another participant intact.
+#[tokio::test]
+async fn a_push_far_larger_than_the_read_buffer_arrives_whole() {
+    let relay = TestRelay::start().await;
+    let alice = relay.add_user("alice");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("Big plan");
+    // Pseudo-random hex, so that compression keeps the message large.
+    let mut x: u64 = 7;
+    let notes: String = (0..400_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(b"0123456789abcdef"[(x >> 60) as usize])
+        })
+        .collect();
+    plan.edit("notes", &notes);
+    let heads = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == heads
+    })
+    .await;
+    assert_eq!(
+        stored_heads(&relay.db_path(), &plan.doc_id),
+        Some(heads.clone())
+    );
+
+    let mut other = join(&relay.url(), &alice, "alice-2").await;
+    let mut copy = Replica::empty(&plan.doc_id);
+    sync_until(&mut other, &mut copy, true, |r| r.heads() == heads).await;
+    assert_eq!(copy.get("notes"), Some(notes));
+}
+
 #[tokio::test]
 async fn idle_peers_are_closed() {
     let relay = TestRelay::start_with(|c| {
