@@ -118,7 +118,7 @@ async fn authenticate(
     let Some(token) = auth::token_from_request(headers, query) else {
         return Err(unauthorized());
     };
-    match hub.db().call(move |db| db.authenticate(&token)).await {
+    match hub.db().authenticate_now(token).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(unauthorized()),
         Err(e) => Err(internal_error(e)),
