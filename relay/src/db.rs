@@ -1022,16 +1022,21 @@ mod tests {
             let _busy = db.lock();
             assert!(db.authenticate_if_free(&token).is_none());
         }
-        let held = db.lock();
-        let waiting = tokio::spawn({
+        // Another thread holds the connection for a while: the lookup is
+        // handed over and answered once it is free.
+        let holder = std::thread::spawn({
             let db = db.clone();
-            let token = token.clone();
-            async move { db.authenticate_now(token).await }
+            move || {
+                let _held = db.lock();
+                std::thread::sleep(Duration::from_millis(100));
+            }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(held);
-        let handed_over = waiting.await.unwrap().unwrap().unwrap();
+        while db.authenticate_if_free(&token).is_some() {
+            std::thread::yield_now();
+        }
+        let handed_over = db.authenticate_now(token.clone()).await.unwrap().unwrap();
         assert_eq!(handed_over.id, here.id);
+        holder.join().unwrap();
         // The busy timeout is restored for everyone else.
         let timeout: i64 = db
             .lock()
