@@ -118,6 +118,8 @@ enum End {
 
 /// Why a guarded send stopped early.
 enum Stop {
+    /// The outgoing queue overflowed, or the peer read nothing for
+    /// `idle_timeout` while a send waited.
     Killed,
     Shutdown,
     Failed,
@@ -166,6 +168,7 @@ async fn run(
                     Box::pin(send_queued(&mut socket, drained.items)),
                     &outbox,
                     &mut shutdown,
+                    idle_timeout,
                 )
                 .await;
                 match sent {
@@ -183,7 +186,7 @@ async fn run(
                 }
                 next_ping = now + ping_every;
                 let ping = socket.send(WsMessage::Ping(Default::default()));
-                match guarded(ping, &outbox, &mut shutdown).await {
+                match guarded(ping, &outbox, &mut shutdown, idle_timeout).await {
                     Ok(()) => {}
                     Err(Stop::Failed) => break End::Done,
                     Err(Stop::Killed) => break End::Killed,
@@ -285,14 +288,22 @@ async fn send_queued(
     Ok(Sent::More)
 }
 
-/// Run a send unless the connection is killed or the relay shuts down first.
+/// Run a send unless the connection is killed or the relay shuts down
+/// first, or the peer reads nothing for `stall`. The connection does not
+/// read while it sends, so a peer that neither reads nor lets the queue
+/// overflow would otherwise hold its connection forever.
 async fn guarded<T>(
     send: impl std::future::Future<Output = Result<T, axum::Error>>,
     outbox: &Outbox,
     shutdown: &mut watch::Receiver<bool>,
+    stall: std::time::Duration,
 ) -> Result<T, Stop> {
     tokio::select! {
         () = outbox.killed() => Err(Stop::Killed),
+        () = tokio::time::sleep(stall) => {
+            tracing::info!(conn = outbox.conn_id, "peer reads nothing: closing connection");
+            Err(Stop::Killed)
+        }
         _ = until_set(shutdown) => Err(Stop::Shutdown),
         sent = send => sent.map_err(|_| Stop::Failed),
     }

@@ -700,6 +700,49 @@ async fn a_peer_that_never_reads_is_closed_and_memory_stays_bounded() {
     still_serves(&relay, &bob, "bob-2").await;
 }
 
+/// A peer that asks for more than the sockets between it and the relay can
+/// hold, then neither reads nor sends, is closed after the idle timeout even
+/// though nothing more is queued for it.
+#[tokio::test]
+async fn a_peer_that_stops_reading_midway_is_closed() {
+    let relay = TestRelay::start_with(|c| {
+        c.idle_timeout = Duration::from_millis(500);
+        c.ping_interval = Duration::from_secs(60);
+    })
+    .await;
+    let alice = relay.add_user("alice");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plan = Replica::new_plan("big");
+    let big: String = (0..2 * 1024 * 1024 / 16)
+        .map(|i: u64| format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+        .collect();
+    plan.edit("notes", &big);
+    let heads = plan.heads();
+    sync_until(&mut owner, &mut plan, false, |r| {
+        r.state.shared_heads == heads
+    })
+    .await;
+    drop(owner);
+
+    // 16 answers of about 2 MiB each (one per request, as each comes with
+    // a fresh sync state and on its own): more than loopback's socket
+    // buffers hold, so the relay's send waits on a peer that never reads.
+    let mut sloth = join(&relay.url(), &alice, "alice-2").await;
+    for _ in 0..16 {
+        let mut copy = Replica::empty(&plan.doc_id);
+        let request = copy.outgoing(&sloth, true).unwrap();
+        sloth
+            .ws
+            .send(WsMessage::Binary(request.encode().into()))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eventually("the sloth closed", || relay.handle.connections() == 0).await;
+    drop(sloth);
+    still_serves(&relay, &alice, "alice-fresh").await;
+}
+
 #[tokio::test]
 async fn a_peer_that_requests_a_big_plan_without_reading_is_bounded() {
     let relay = TestRelay::start_with(|c| c.outgoing_queue = 16).await;
