@@ -150,7 +150,8 @@ struct ServeArgs {
     /// Seconds between pings to a peer.
     #[arg(long, default_value_t = 15)]
     ping_interval: u64,
-    /// Seconds without any frame (or pong) after which a peer is closed.
+    /// Seconds without any frame (or pong) after which a peer is closed; also
+    /// how long a send may wait on a peer that reads nothing.
     #[arg(long, default_value_t = 45)]
     idle_timeout: u64,
     /// Seconds a plan stays in memory once nobody uses it: after its last
