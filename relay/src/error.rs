@@ -65,7 +65,17 @@ pub enum RelayError {
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {0}")]
     Tls(String),
-    /// I/O (binding the socket, ...).
+    /// The listening address cannot be bound.
+    #[error(
+        "cannot listen on {addr}: {source}: pick another address with --listen (127.0.0.1:0 takes any free port)"
+    )]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// I/O.
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// No web link with this id.

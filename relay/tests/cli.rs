@@ -180,6 +180,20 @@ fn serve_prints_its_address_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     });
 
+    // A second relay on the same address says so, and what to do.
+    let taken = Command::new(env!("CARGO_BIN_EXE_map-relay"))
+        .args(["serve", "--listen", &addr])
+        .arg("--data")
+        .arg(dir.path().join("other.db"))
+        .output()
+        .unwrap();
+    assert!(!taken.status.success());
+    let err = stderr(&taken);
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("--listen"),
+        "{err}"
+    );
+
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
