@@ -15,8 +15,8 @@
 //! - more queued for the peer than `outgoing_queue` frames (a peer that does
 //!   not read): close at once ("too slow").
 //!
-//! The connection body runs in its own task so that even a panic in it is
-//! contained; the cleanup (unsubscribing plans, freeing the peer id) runs
+//! The connection body runs under `catch_unwind` so that even a panic in it
+//! is contained; the cleanup (unsubscribing plans, freeing the peer id) runs
 //! regardless.
 
 use std::collections::HashSet;
@@ -109,7 +109,8 @@ struct Reader {
 enum End {
     /// Close after what is queued, with an `error` message if the text is set.
     Close(Option<String>, u16),
-    /// The outgoing queue overflowed: close at once.
+    /// The outgoing queue overflowed, or the peer read nothing while a send
+    /// waited: close at once.
     Killed,
     /// Nothing more to send: the socket failed, the peer went away, or a
     /// queued close request was sent.
@@ -123,6 +124,16 @@ enum Stop {
     Killed,
     Shutdown,
     Failed,
+}
+
+impl From<Stop> for End {
+    fn from(stop: Stop) -> End {
+        match stop {
+            Stop::Killed => End::Killed,
+            Stop::Shutdown => End::Close(None, code::GOING_AWAY),
+            Stop::Failed => End::Done,
+        }
+    }
 }
 
 /// The connection in one task: it reads frames, sends what the hub queued
@@ -173,9 +184,8 @@ async fn run(
                 .await;
                 match sent {
                     Ok(Sent::More) => {}
-                    Ok(Sent::Closed) | Err(Stop::Failed) => break End::Done,
-                    Err(Stop::Killed) => break End::Killed,
-                    Err(Stop::Shutdown) => break End::Close(None, code::GOING_AWAY),
+                    Ok(Sent::Closed) => break End::Done,
+                    Err(stop) => break stop.into(),
                 }
             }
             () = tokio::time::sleep_until(next_ping.min(idle_deadline)) => {
@@ -186,11 +196,8 @@ async fn run(
                 }
                 next_ping = now + ping_every;
                 let ping = socket.send(WsMessage::Ping(Default::default()));
-                match guarded(ping, &outbox, &mut shutdown, idle_timeout).await {
-                    Ok(()) => {}
-                    Err(Stop::Failed) => break End::Done,
-                    Err(Stop::Killed) => break End::Killed,
-                    Err(Stop::Shutdown) => break End::Close(None, code::GOING_AWAY),
+                if let Err(stop) = guarded(ping, &outbox, &mut shutdown, idle_timeout).await {
+                    break stop.into();
                 }
             }
             frame = socket.recv() => {

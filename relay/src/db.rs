@@ -264,12 +264,7 @@ impl RelayDb {
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         loop {
             match Self::open_once(path, create) {
-                Err(RelayError::Db(rusqlite::Error::SqliteFailure(e, _)))
-                    if matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) && std::time::Instant::now() < deadline =>
-                {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 done => return done,
@@ -436,14 +431,7 @@ impl RelayDb {
             return Some(Err(e.into()));
         }
         match found {
-            Err(RelayError::Db(rusqlite::Error::SqliteFailure(e, _)))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                None
-            }
+            Err(e) if is_busy(&e) => None,
             found => Some(found),
         }
     }
@@ -874,6 +862,19 @@ fn insert_token(conn: &Connection, user_id: i64) -> Result<String> {
         params![auth::hash_secret(&token).as_slice(), user_id, now_ms()],
     )?;
     Ok(token)
+}
+
+/// Whether SQLite refused for a lock held elsewhere (trying again later may
+/// succeed).
+fn is_busy(e: &RelayError) -> bool {
+    matches!(
+        e,
+        RelayError::Db(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+    )
 }
 
 fn authenticate(conn: &Connection, token: &str) -> Result<Option<AuthUser>> {

@@ -712,16 +712,7 @@ async fn a_peer_that_stops_reading_midway_is_closed() {
     .await;
     let alice = relay.add_user("alice");
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("big");
-    let big: String = (0..2 * 1024 * 1024 / 16)
-        .map(|i: u64| format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
-        .collect();
-    plan.edit("notes", &big);
-    let heads = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == heads
-    })
-    .await;
+    let plan = push_big_plan(&mut owner, 2 * 1024 * 1024).await;
     drop(owner);
 
     // 16 answers of about 2 MiB each (one per request, as each comes with
@@ -748,17 +739,7 @@ async fn a_peer_that_requests_a_big_plan_without_reading_is_bounded() {
     let relay = TestRelay::start_with(|c| c.outgoing_queue = 16).await;
     let alice = relay.add_user("alice");
     let mut owner = join(&relay.url(), &alice, "alice-1").await;
-    let mut plan = Replica::new_plan("big");
-    // About 2 MiB of incompressible-ish text.
-    let big: String = (0..2 * 1024 * 1024 / 16)
-        .map(|i: u64| format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
-        .collect();
-    plan.edit("notes", &big);
-    let heads = plan.heads();
-    sync_until(&mut owner, &mut plan, false, |r| {
-        r.state.shared_heads == heads
-    })
-    .await;
+    let plan = push_big_plan(&mut owner, 2 * 1024 * 1024).await;
     let before = rss_kib();
 
     // Ask for the whole plan again and again (a fresh sync state each time)

@@ -338,6 +338,19 @@ pub async fn push_new_plan(client: &mut Client, title: &str) -> Replica {
     plan
 }
 
+/// A new plan whose `notes` hold about `bytes` of hex that compresses
+/// poorly, pushed through `client` until the relay acknowledged it.
+pub async fn push_big_plan(client: &mut Client, bytes: usize) -> Replica {
+    let mut plan = Replica::new_plan("big");
+    let notes: String = (0..bytes as u64 / 16)
+        .map(|i| format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+        .collect();
+    plan.edit("notes", &notes);
+    let heads = plan.heads();
+    sync_until(client, &mut plan, false, |r| r.state.shared_heads == heads).await;
+    plan
+}
+
 /// Answer sync messages for a while (lets the relay finish its round).
 pub async fn settle(client: &mut Client, replica: &mut Replica, wait: Duration) -> Vec<Message> {
     let mut other = Vec::new();
