@@ -54,40 +54,53 @@ struct Tracked {
     docs: HashSet<String>,
 }
 
-/// Serve one upgraded WebSocket until it closes.
-pub(crate) async fn serve(
-    socket: WebSocket,
+/// Serve one upgraded WebSocket until it closes; `guard` (the connection's
+/// permit) is dropped when it has.
+///
+/// Not an `async fn`, and `run` borrows the socket: an `async fn` future
+/// keeps its parameters apart from its locals, so every `mut` parameter and
+/// every value handed down to an inner `async fn` is stored twice, and the
+/// socket alone is 368 bytes. This future is most of what an idle
+/// connection costs (see docs/performance.md, "Smaller connection futures").
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+pub(crate) fn serve<G: Send + 'static>(
+    mut socket: WebSocket,
     hub: Arc<Hub>,
     user: AuthUser,
     remote: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-) {
-    let conn_id = hub.connection_opened();
-    tracing::info!(conn = conn_id, user = %user.name, %remote, "connection opened");
-    let tracked = Arc::new(Mutex::new(Tracked::default()));
-    // Run the connection in this task (one task fewer per connection than
-    // spawning it), with a panic in it contained all the same.
-    let body = std::panic::AssertUnwindSafe(run(
-        socket,
-        hub.clone(),
-        user,
-        conn_id,
-        shutdown,
-        tracked.clone(),
-    ))
-    .catch_unwind();
-    if body.await.is_err() {
-        tracing::error!(
-            conn = conn_id,
-            "connection task panicked; connection dropped"
-        );
+    mut shutdown: watch::Receiver<bool>,
+    guard: G,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let conn_id = hub.connection_opened();
+        tracing::info!(conn = conn_id, user = %user.name, %remote, "connection opened");
+        let tracked = Arc::new(Mutex::new(Tracked::default()));
+        // Run the connection in this task (one task fewer per connection
+        // than spawning it), with a panic in it contained all the same.
+        let body = std::panic::AssertUnwindSafe(run(
+            &mut socket,
+            hub.clone(),
+            user,
+            conn_id,
+            &mut shutdown,
+            tracked.clone(),
+        ))
+        .catch_unwind();
+        if body.await.is_err() {
+            tracing::error!(
+                conn = conn_id,
+                "connection task panicked; connection dropped"
+            );
+        }
+        drop(socket);
+        let (peer_id, docs) = {
+            let mut t = tracked.lock().unwrap_or_else(|p| p.into_inner());
+            (t.peer_id.take(), t.docs.drain().collect::<Vec<_>>())
+        };
+        Box::pin(hub.disconnect(conn_id, peer_id.as_deref(), &docs)).await;
+        tracing::info!(conn = conn_id, "connection closed");
+        drop(guard);
     }
-    let (peer_id, docs) = {
-        let mut t = tracked.lock().unwrap_or_else(|p| p.into_inner());
-        (t.peer_id.take(), t.docs.drain().collect::<Vec<_>>())
-    };
-    Box::pin(hub.disconnect(conn_id, peer_id.as_deref(), &docs)).await;
-    tracing::info!(conn = conn_id, "connection closed");
 }
 
 /// How to go on after a frame.
@@ -142,11 +155,11 @@ impl From<Stop> for End {
 /// this future (a second task for writing, the lock of a split socket and
 /// a channel cost 3 KiB per connection, measured with heaptrack).
 async fn run(
-    mut socket: WebSocket,
+    socket: &mut WebSocket,
     hub: Arc<Hub>,
     user: AuthUser,
     conn_id: u64,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: &mut watch::Receiver<bool>,
     tracked: Arc<Mutex<Tracked>>,
 ) {
     let (queue, ping_every, idle_timeout) = {
@@ -169,18 +182,20 @@ async fn run(
     let mut idle_deadline = Instant::now() + idle_timeout;
     let end = loop {
         tokio::select! {
-            _ = until_set(&mut shutdown) => break End::Close(None, code::GOING_AWAY),
+            _ = until_set(shutdown) => break End::Close(None, code::GOING_AWAY),
             () = outbox.ready() => {
                 let drained = outbox.drain();
                 if drained.killed {
                     break End::Killed;
                 }
-                let sent = guarded(
-                    Box::pin(send_queued(&mut socket, drained.items)),
+                // Boxed, as are the ping and the goodbye below: an idle
+                // connection should not carry the space of its sends.
+                let sent = Box::pin(guarded(
+                    send_queued(socket, drained.items),
                     &outbox,
-                    &mut shutdown,
+                    shutdown,
                     idle_timeout,
-                )
+                ))
                 .await;
                 match sent {
                     Ok(Sent::More) => {}
@@ -196,7 +211,7 @@ async fn run(
                 }
                 next_ping = now + ping_every;
                 let ping = socket.send(WsMessage::Ping(Default::default()));
-                if let Err(stop) = guarded(ping, &outbox, &mut shutdown, idle_timeout).await {
+                if let Err(stop) = Box::pin(guarded(ping, &outbox, shutdown, idle_timeout)).await {
                     break stop.into();
                 }
             }
@@ -248,7 +263,7 @@ async fn run(
                 if drained.killed {
                     let _ = socket.send(close_frame(code::POLICY, "too slow")).await;
                 } else {
-                    let _ = send_queued(&mut socket, drained.items).await;
+                    let _ = send_queued(socket, drained.items).await;
                 }
             }
             End::Killed => {
@@ -258,9 +273,12 @@ async fn run(
         }
         let _ = socket.close().await;
     };
-    if tokio::time::timeout(std::time::Duration::from_secs(2), goodbye)
-        .await
-        .is_err()
+    if Box::pin(tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        goodbye,
+    ))
+    .await
+    .is_err()
     {
         tracing::info!(conn = conn_id, "peer does not read: dropping the socket");
     }

@@ -127,11 +127,12 @@ async fn authenticate(
 
 /// Read buffer of a WebSocket connection, and the most read from the socket
 /// at once. tungstenite zero-fills it on the first read, so every idle
-/// connection holds it: 1,000 idle connections took 18.1 MiB with 4 KiB and
-/// 15.1 MiB with 1 KiB (`map-load --scenario idle`). A frame larger than
-/// this still arrives whole (the buffer grows to the frame), in reads of at
-/// most this size.
-const READ_BUFFER_BYTES: usize = 1024;
+/// connection holds it (`map-load --scenario idle`, 1,000 connections:
+/// 18.1 MiB with 4 KiB, 15.1 MiB with 1 KiB; later, with smaller connection
+/// futures, 10.5-10.6 MiB with 1 KiB and 9.9-10.2 MiB with 512 bytes, and
+/// converge no slower). A frame larger than this still arrives whole (the
+/// buffer grows to the frame), in reads of at most this size.
+const READ_BUFFER_BYTES: usize = 512;
 
 async fn websocket(
     State(state): State<AppState>,
@@ -175,10 +176,10 @@ async fn websocket(
         .max_frame_size(max)
         // Not tungstenite's default 128 KiB: see READ_BUFFER_BYTES.
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| async move {
-            connection::serve(socket, hub, user, remote, shutdown).await;
-            drop(permit);
-            drop(alive);
+        // The permit and the shutdown's liveness token go with the connection
+        // and are dropped when it ends.
+        .on_upgrade(move |socket| {
+            connection::serve(socket, hub, user, remote, shutdown, (permit, alive))
         })
 }
 
