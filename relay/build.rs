@@ -40,7 +40,10 @@ fn main() {
     );
     let mut seen = std::collections::HashSet::new();
     for symbol in symbols.lines().map(str::trim) {
-        if symbol.is_empty() || symbol.starts_with('#') {
+        // Mangled names use only these; anything else could end the
+        // script's token early.
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$');
+        if symbol.is_empty() || symbol.starts_with('#') || !symbol.chars().all(plain) {
             continue;
         }
         let pattern = glob(symbol);

@@ -159,6 +159,11 @@ struct ServeArgs {
     /// it open (it is loaded again on the next one).
     #[arg(long, default_value_t = 30)]
     unload_after: u64,
+    /// Plans kept in memory at most: beyond this many, the least recently
+    /// used of those quiet for a second leave memory at once (loaded again
+    /// on their next message); 0: no limit.
+    #[arg(long, default_value_t = 1000)]
+    max_loaded_plans: usize,
     /// Failed authentications per minute from one IP address before it is
     /// refused (429) for the cooldown; 0 disables the limit.
     #[arg(long, default_value_t = 20)]
@@ -248,6 +253,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     config.ping_interval = Duration::from_secs(args.ping_interval.max(1));
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.unload_after = Duration::from_secs(args.unload_after);
+    config.max_loaded_plans = args.max_loaded_plans;
     config.max_auth_failures = args.max_auth_failures;
     config.auth_cooldown = Duration::from_secs(args.auth_cooldown);
     config.max_connect_attempts = args.max_connect_attempts;

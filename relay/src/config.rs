@@ -24,6 +24,10 @@ pub struct RelayConfig {
     /// connection has it open, or none has sent anything for it (their sync
     /// states stay; the next message loads it again).
     pub unload_after: Duration,
+    /// More plans than this in memory and the least recently used of those
+    /// quiet for a second leave it at once (0: no limit). A soft limit:
+    /// plans in use stay loaded.
+    pub max_loaded_plans: usize,
     /// Incremental change chunks kept per plan before they are compacted into one snapshot.
     pub compact_after_chunks: usize,
     /// Outgoing messages queued per connection; a peer that falls this far behind is closed
@@ -71,6 +75,7 @@ impl RelayConfig {
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
             unload_after: Duration::from_secs(30),
+            max_loaded_plans: 1000,
             compact_after_chunks: 64,
             outgoing_queue: 1024,
             shutdown_grace: Duration::from_secs(5),

@@ -22,7 +22,10 @@
 //! connection has had them open for `unload_after`; a plan connections keep
 //! open but nobody has used for `unload_after` drops its document too (the
 //! connections keep their sync states, and the next message loads it
-//! again). See [`Hub::janitor`].
+//! again). When more than `max_loaded_plans` are loaded, the least recently
+//! used of those quiet for a second leave memory at once, open or not, so a
+//! burst of plans (a peer pushing thousands) does not hold them all until
+//! `unload_after`. See [`Hub::janitor`].
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -271,7 +274,19 @@ pub(crate) struct Hub {
     connections: AtomicUsize,
     /// The id of every plan whose stored changes grew (web pages listen).
     changed: broadcast::Sender<Arc<str>>,
+    /// Plans loaded, as of the janitor's last count plus loads since.
+    loaded: AtomicUsize,
+    /// Wakes the janitor when more than `max_loaded_plans` are loaded.
+    over_limit: Notify,
 }
+
+/// A plan used within this long is not unloaded to keep to
+/// `max_loaded_plans` (reloading it for every message would cost more than
+/// it saves); `unload_after` still applies if shorter.
+const EVICTION_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Least time between two janitor rounds that loads set off.
+const EVICTION_SPACING: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -302,6 +317,8 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             changed: broadcast::channel(256).0,
+            loaded: AtomicUsize::new(0),
+            over_limit: Notify::new(),
         }
     }
 
@@ -584,6 +601,7 @@ impl Hub {
                 tracing::debug!(plan = doc_id, chunks = stored.chunks, "plan loaded");
                 guard.doc = Some(Box::new(doc));
                 guard.chunks = stored.chunks;
+                self.note_loaded();
             }
             guard.last_used = Some(Instant::now());
             return Ok(Some(guard));
@@ -882,6 +900,7 @@ impl Hub {
         if guard.doc.is_none() {
             guard.doc = Some(Box::new(doc));
             guard.chunks = 1;
+            self.note_loaded();
         }
         guard.last_used = Some(Instant::now());
         let mut sub = Subscriber::new(peer, Access::Owner);
@@ -943,13 +962,19 @@ impl Hub {
             .max(std::time::Duration::from_millis(50));
         let mut revalidate = tokio::time::interval(revalidate_every);
         revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_round = Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    if self.unload_idle() > 0 {
-                        // Unloaded plans leave their memory in the allocator.
-                        tokio::task::spawn_blocking(crate::memory::release_free_memory);
-                    }
+                    last_round = Instant::now();
+                    self.unload_round();
+                }
+                () = self.over_limit.notified() => {
+                    // Loads set this off; one round per spacing at most,
+                    // however many plans arrive meanwhile.
+                    tokio::time::sleep_until((last_round + EVICTION_SPACING).into()).await;
+                    last_round = Instant::now();
+                    self.unload_round();
                 }
                 _ = revalidate.tick() => {
                     if let Err(e) = self.revalidate().await {
@@ -1038,39 +1063,100 @@ impl Hub {
         Ok(())
     }
 
+    /// A plan was loaded: wake the janitor if that makes too many.
+    fn note_loaded(&self) {
+        let limit = self.config.max_loaded_plans;
+        if self.loaded.fetch_add(1, Ordering::Relaxed) + 1 > limit && limit > 0 {
+            self.over_limit.notify_one();
+        }
+    }
+
+    /// One janitor round: unload, then hand the memory back.
+    fn unload_round(&self) {
+        if self.unload_idle() > 0 {
+            // Unloaded plans leave their memory in the allocator.
+            tokio::task::spawn_blocking(crate::memory::release_free_memory);
+        }
+    }
+
     /// Drops the documents of plans nobody has used for `unload_after`
-    /// (and the whole slot if no connection has the plan open); returns how
-    /// many were unloaded.
+    /// (and the whole slot if no connection has the plan open), then, while
+    /// more than `max_loaded_plans` are loaded, those of the least recently
+    /// used plans quiet for [`EVICTION_QUIET`]; returns how many were
+    /// unloaded.
     fn unload_idle(&self) -> usize {
         let now = Instant::now();
         let mut docs = lock(&self.docs);
-        let before = docs.len();
-        let mut quiet = 0;
+        let mut unloaded = 0;
+        // Loaded plans that could go to keep to the limit: (last use, id).
+        let mut evictable = Vec::new();
+        let mut loaded = 0;
+        let evict_after = EVICTION_QUIET.min(self.config.unload_after);
         docs.retain(|doc_id, slot| {
             let Ok(mut slot) = slot.try_lock() else {
+                loaded += 1; // busy: loaded, or being loaded
                 return true;
             };
-            let quiet_for = now.duration_since(*slot.last_used.get_or_insert(now));
+            let last_used = *slot.last_used.get_or_insert(now);
+            let quiet_for = now.duration_since(last_used);
             if quiet_for < self.config.unload_after {
-                return true;
-            }
-            if !slot.subs.is_empty() {
-                // Open but quiet: the document leaves memory, the
-                // connections keep their sync states, and the next message
-                // loads it again (everything in memory was stored).
-                if slot.doc.take().is_some() {
-                    quiet += 1;
-                    tracing::debug!(plan = %doc_id, "quiet plan unloaded, connections keep it open");
+                if slot.doc.is_some() {
+                    loaded += 1;
+                    if quiet_for >= evict_after {
+                        evictable.push((last_used, doc_id.clone()));
+                    }
                 }
                 return true;
             }
-            slot.unloaded = true;
-            slot.doc = None;
-            tracing::debug!(plan = %doc_id, "plan unloaded");
-            false
+            if !unload(doc_id, &mut slot) {
+                return true;
+            }
+            unloaded += 1;
+            !slot.unloaded
         });
-        before - docs.len() + quiet
+        let limit = self.config.max_loaded_plans;
+        if limit > 0 && loaded > limit && !evictable.is_empty() {
+            evictable.sort_unstable();
+            for (_, doc_id) in evictable.into_iter().take(loaded - limit) {
+                let Some(slot_ref) = docs.get(&doc_id) else {
+                    continue;
+                };
+                let Ok(mut slot) = slot_ref.try_lock() else {
+                    continue;
+                };
+                if unload(&doc_id, &mut slot) {
+                    unloaded += 1;
+                    loaded -= 1;
+                    if slot.unloaded {
+                        drop(slot);
+                        docs.remove(&doc_id);
+                    }
+                }
+            }
+        }
+        self.loaded.store(loaded, Ordering::Relaxed);
+        unloaded
     }
+}
+
+/// Drops a plan's document; a plan no connection has open is marked
+/// unloaded too (its slot is then removed from the map). Returns whether a
+/// document or slot went.
+fn unload(doc_id: &str, slot: &mut DocSlot) -> bool {
+    if !slot.subs.is_empty() {
+        // Open but quiet: the document leaves memory, the connections keep
+        // their sync states, and the next message loads it again
+        // (everything in memory was stored).
+        let had = slot.doc.take().is_some();
+        if had {
+            tracing::debug!(plan = %doc_id, "quiet plan unloaded, connections keep it open");
+        }
+        return had;
+    }
+    slot.unloaded = true;
+    slot.doc = None;
+    tracing::debug!(plan = %doc_id, "plan unloaded");
+    true
 }
 
 /// What a peer is told when the relay fails: a full disk is said plainly

@@ -724,6 +724,51 @@ async fn unused_plans_are_unloaded() {
 }
 
 #[tokio::test]
+async fn beyond_the_limit_the_least_recently_used_plans_leave_memory() {
+    // unload_after alone would keep every plan for a minute.
+    let relay = TestRelay::start_with(|c| {
+        c.unload_after = Duration::from_secs(60);
+        c.max_loaded_plans = 2;
+    })
+    .await;
+    let alice = relay.add_user("alice");
+    let mut owner = join(&relay.url(), &alice, "alice-1").await;
+    let mut plans = Vec::new();
+    for title in ["Acme", "Globex", "Initech", "Umbrella"] {
+        let mut plan = Replica::new_plan(title);
+        let heads = plan.heads();
+        sync_until(&mut owner, &mut plan, false, |r| {
+            r.state.shared_heads == heads
+        })
+        .await;
+        plans.push(plan);
+    }
+    assert_eq!(relay.handle.loaded_plans(), 4, "no plan is quiet yet");
+    // Quiet for a second, the two used longest ago leave memory; the
+    // connection keeps all four open.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while relay.handle.loaded_plans() > 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} plans still loaded, 2 allowed",
+            relay.handle.loaded_plans()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(relay.handle.loaded_plans(), 2, "the limit is not undershot");
+    // The first plan (unloaded) still syncs both ways: loaded on demand.
+    let first = &mut plans[0];
+    first.edit("title", "Acme v2");
+    let heads = first.heads();
+    sync_until(&mut owner, first, false, |r| r.state.shared_heads == heads).await;
+    let mut reader = join(&relay.url(), &alice, "alice-2").await;
+    let mut copy = Replica::empty(&first.doc_id);
+    sync_until(&mut reader, &mut copy, true, |r| r.heads() == heads).await;
+    assert_eq!(copy.get("title").as_deref(), Some("Acme v2"));
+}
+
+#[tokio::test]
 async fn invites_are_single_use_and_expire() {
     let relay = TestRelay::start().await;
     let alice = relay.add_user("alice");
