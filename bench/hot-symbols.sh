@@ -26,21 +26,24 @@ symbols() { nm --defined-only "$WORK/map-relay" | awk '$2 ~ /^[tTwW]$/ { print $
 cargo build --release --quiet -p map-bench -p map-relay
 cp target/release/map-relay "$WORK/map-relay"
 symbols
-cat >"$WORK/relay.sh" <<WRAP
-#!/usr/bin/env bash
-# map-load starts "\$0 serve ..." and kills that process: keep valgrind
-# apart, so that run() stops it with SIGTERM (the relay exits cleanly and
-# callgrind writes its profile).
-if [[ \$1 == serve ]]; then
-    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/cg.\$SCENARIO" \\
-        "$WORK/map-relay" "\$@" 2>>"$WORK/valgrind.log" &
-    echo \$! >"$WORK/pid"
-    wait
-else
-    exec "$WORK/map-relay" "\$@"
-fi
-WRAP
-chmod +x "$WORK/relay.sh"
+# The relay map-load starts: `serve` runs under the profiler given ("$@",
+# with SCENARIO naming the output), anything else as it is. map-load kills
+# the process it started, so the profiler runs apart and run() stops it with
+# SIGTERM (the relay exits cleanly and the profiler writes its output).
+wrap() {
+    {
+        echo '#!/usr/bin/env bash'
+        echo 'if [[ $1 == serve ]]; then'
+        printf '    %s "%s" "$@" 2>>"%s" &\n' "$*" "$WORK/map-relay" "$WORK/profiler.log"
+        printf '    echo $! >"%s"\n' "$WORK/pid"
+        echo '    wait'
+        echo 'else'
+        printf '    exec "%s" "$@"\n' "$WORK/map-relay"
+        echo 'fi'
+    } >"$WORK/relay.sh"
+    chmod +x "$WORK/relay.sh"
+}
+wrap valgrind --tool=callgrind --demangle=no "--callgrind-out-file=$WORK/cg.\$SCENARIO"
 
 run() {
     local scenario=$1
@@ -107,16 +110,7 @@ if command -v perf >/dev/null; then
     cargo build --release --quiet -p map-bench -p map-relay
     cp target/release/map-relay "$WORK/map-relay"
     symbols
-    cat >"$WORK/relay.sh" <<WRAP
-#!/usr/bin/env bash
-if [[ \$1 == serve ]]; then
-    perf record -q -e page-faults -c 1 -d -o "$WORK/perf.\$SCENARIO" "$WORK/map-relay" "\$@" &
-    echo \$! >"$WORK/pid"
-    wait
-else
-    exec "$WORK/map-relay" "\$@"
-fi
-WRAP
+    wrap perf record -q -e page-faults -c 1 -d -o "$WORK/perf.\$SCENARIO"
     for args in "idle" "converge" "fanout" "many-docs" "at-rest --at-rest-plans 2000" "throughput"; do
         scenario=${args%% *}
         # shellcheck disable=SC2086
