@@ -37,8 +37,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -51,7 +51,7 @@ use map_bench::SpawnedRelay;
 use map_model::DocumentId;
 use map_sync::message::{Message, PROTOCOL_VERSION};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -343,14 +343,21 @@ async fn fanout(t: &Target, peers: usize, changes: usize) -> Result<(f64, &'stat
     writer.wait_pushed(&id, Duration::from_secs(30)).await?;
 
     let epoch = Instant::now();
-    // commit time of change i, in ns since epoch (0 = not yet).
+    // Commit time of change i, in ns since epoch (0 = not yet), and how many
+    // followers have seen it. Followers record their latencies in a shared
+    // list and only the last one for a change wakes this task: waking it once
+    // per sample cost map-load a context switch per follower and change, on
+    // the cores the server under test runs on.
     let committed: Arc<Vec<AtomicU64>> =
         Arc::new((0..=changes).map(|_| AtomicU64::new(0)).collect());
-    let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<(usize, Duration)>();
+    let reached: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..=changes).map(|_| AtomicUsize::new(0)).collect());
+    let samples = Arc::new(Mutex::new(Vec::with_capacity(peers * changes)));
+    let all_seen = Arc::new(Notify::new());
     let mut followers = Vec::new();
     for _ in 0..peers {
-        let committed = committed.clone();
-        let lat_tx = lat_tx.clone();
+        let (committed, reached) = (committed.clone(), reached.clone());
+        let (samples, all_seen) = (samples.clone(), all_seen.clone());
         let seen = Arc::new(AtomicU64::new(0));
         let observer: Observer = Box::new(move |doc: &AutoCommit| {
             let Ok(Some((automerge::Value::Scalar(s), _))) = doc.get(ROOT, "seq") else {
@@ -363,9 +370,16 @@ async fn fanout(t: &Target, peers: usize, changes: usize) -> Result<(f64, &'stat
             let prev = seen.swap(now_seq, Ordering::SeqCst);
             let now = epoch.elapsed();
             for s in (prev + 1)..=now_seq {
-                if let Some(at) = committed.get(s as usize) {
-                    let at = Duration::from_nanos(at.load(Ordering::SeqCst));
-                    let _ = lat_tx.send((s as usize, now.saturating_sub(at)));
+                let (Some(at), Some(count)) = (committed.get(s as usize), reached.get(s as usize))
+                else {
+                    continue;
+                };
+                let at = Duration::from_nanos(at.load(Ordering::SeqCst));
+                if let Ok(mut v) = samples.lock() {
+                    v.push(now.saturating_sub(at));
+                }
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == peers {
+                    all_seen.notify_one();
                 }
             }
         });
@@ -378,8 +392,6 @@ async fn fanout(t: &Target, peers: usize, changes: usize) -> Result<(f64, &'stat
         f.wait_heads(&id, heads.clone(), Duration::from_secs(60))
             .await?;
     }
-    drop(lat_tx);
-    let mut latencies = Vec::with_capacity(peers * changes);
     for i in 1..=changes {
         let committed = committed.clone();
         writer
@@ -391,23 +403,25 @@ async fn fanout(t: &Target, peers: usize, changes: usize) -> Result<(f64, &'stat
             .await?;
         // Wait until every follower has seen change i (bounded).
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut got = 0;
-        while got < peers {
+        loop {
+            let got = reached[i].load(Ordering::SeqCst);
+            if got >= peers {
+                break;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, lat_rx.recv()).await {
-                Ok(Some((s, lat))) => {
-                    latencies.push(lat);
-                    if s == i {
-                        got += 1;
-                    }
-                }
-                Ok(None) => bail!("followers stopped"),
-                Err(_) => {
-                    bail!("fanout: change {i} reached only {got} of {peers} followers in 30 s")
-                }
+            if tokio::time::timeout(left, all_seen.notified())
+                .await
+                .is_err()
+            {
+                bail!("fanout: change {i} reached only {got} of {peers} followers in 30 s");
             }
         }
     }
+    let mut latencies = std::mem::take(
+        &mut *samples
+            .lock()
+            .map_err(|_| anyhow!("a follower panicked while recording"))?,
+    );
     latencies.sort();
     let p = |q: f64| {
         let idx = ((latencies.len() as f64 - 1.0) * q).round() as usize;
@@ -702,6 +716,12 @@ impl PeerHandle {
         }
         let mut config = WebSocketConfig::default();
         config.max_message_size = Some(64 << 20);
+        // tungstenite zeroes `read_buffer_size` bytes before every read, even
+        // one that finds nothing: at its default 128 KiB, that memset was 7%
+        // of map-load's CPU in fanout, time the followers take from the
+        // server on the same 2 cores. Messages here are small; 8 KiB reads
+        // still take a large one in a few calls.
+        config.read_buffer_size = 8 << 10;
         let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true)
             .await
             .with_context(|| format!("connecting to {}", t.url))?;
