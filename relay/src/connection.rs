@@ -19,18 +19,19 @@
 //! is contained; the cleanup (unsubscribing plans, freeing the peer id) runs
 //! regardless.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use futures_util::{FutureExt, SinkExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use hyper::upgrade::OnUpgrade;
 use map_sync::{Message, PROTOCOL_VERSION, PeerMetadata};
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use crate::db::AuthUser;
-use crate::hub::{Hub, JoinRefused, Outbox, Outgoing, Peer};
+use crate::hub::{Hub, JoinRefused, Peer};
+use crate::outbox::{Halt, Outbox, Outgoing};
+use crate::upgrade::Socket;
 
 /// Close codes (RFC 6455).
 mod code {
@@ -54,50 +55,63 @@ struct Tracked {
     docs: HashSet<String>,
 }
 
-/// Serve one upgraded WebSocket until it closes; `guard` (the connection's
-/// permit) is dropped when it has.
-///
-/// Not an `async fn`, and `run` borrows the socket: an `async fn` future
-/// keeps its parameters apart from its locals, so every `mut` parameter and
-/// every value handed down to an inner `async fn` is stored twice, and the
-/// socket alone is 368 bytes. This future is most of what an idle
-/// connection costs (see docs/performance.md, "Smaller connection futures").
-#[allow(clippy::manual_async_fn)] // on purpose: see above
-pub(crate) fn serve<G: Send + 'static>(
-    mut socket: WebSocket,
+/// Serve a connection the relay accepted, in a task of its own: once hyper
+/// has switched protocols, serve the WebSocket until it closes, then forget
+/// the connection; `guard` (the connection's permit) is dropped last.
+pub(crate) fn spawn<G: Send + 'static>(
+    on_upgrade: OnUpgrade,
     hub: Arc<Hub>,
     user: AuthUser,
-    remote: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    outbox: Outbox,
+    guard: G,
+) {
+    let reader = Reader {
+        hub,
+        user,
+        outbox,
+        peer: None,
+        tracked: Arc::default(),
+    };
+    tokio::spawn(serve(on_upgrade, reader, guard));
+}
+
+/// Not an `async fn`, and `run` borrows the socket and the reader: an
+/// `async fn` future keeps its parameters apart from its locals, so every
+/// `mut` parameter and every value handed down to an inner `async fn` is
+/// stored twice, and the socket alone is 328 bytes. This future is most of
+/// what an idle connection costs (see docs/performance.md, "Smaller
+/// connection futures" and "One keepalive for all connections").
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+fn serve<G: Send + 'static>(
+    on_upgrade: OnUpgrade,
+    mut reader: Reader,
     guard: G,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     async move {
-        let conn_id = hub.connection_opened();
-        tracing::info!(conn = conn_id, user = %user.name, %remote, "connection opened");
-        let tracked = Arc::new(Mutex::new(Tracked::default()));
-        // Run the connection in this task (one task fewer per connection
-        // than spawning it), with a panic in it contained all the same.
-        let body = std::panic::AssertUnwindSafe(run(
-            &mut socket,
-            hub.clone(),
-            user,
-            conn_id,
-            &mut shutdown,
-            tracked.clone(),
-        ))
-        .catch_unwind();
-        if body.await.is_err() {
-            tracing::error!(
-                conn = conn_id,
-                "connection task panicked; connection dropped"
-            );
+        let conn_id = reader.outbox.conn_id;
+        let max_message_size = reader.hub.config().max_message_size;
+        // The handshake's future boxed (it is over in a moment), and the
+        // socket used in place: `if let Some(socket) = ...await` would keep
+        // the 328-byte socket twice in this future.
+        let mut socket = Box::pin(crate::upgrade::socket(on_upgrade, max_message_size)).await;
+        if let Some(socket) = socket.as_mut() {
+            // Run the connection in this task (one task fewer per
+            // connection than spawning it), with a panic in it contained
+            // all the same.
+            let body = std::panic::AssertUnwindSafe(run(socket, &mut reader)).catch_unwind();
+            if body.await.is_err() {
+                tracing::error!(
+                    conn = conn_id,
+                    "connection task panicked; connection dropped"
+                );
+            }
         }
         drop(socket);
         let (peer_id, docs) = {
-            let mut t = tracked.lock().unwrap_or_else(|p| p.into_inner());
+            let mut t = reader.tracked.lock().unwrap_or_else(|p| p.into_inner());
             (t.peer_id.take(), t.docs.drain().collect::<Vec<_>>())
         };
-        Box::pin(hub.disconnect(conn_id, peer_id.as_deref(), &docs)).await;
+        Box::pin(reader.hub.disconnect(conn_id, peer_id.as_deref(), &docs)).await;
         tracing::info!(conn = conn_id, "connection closed");
         drop(guard);
     }
@@ -120,8 +134,13 @@ struct Reader {
 
 /// How the connection's loop ended.
 enum End {
-    /// Close after what is queued, with an `error` message if the text is set.
-    Close(Option<String>, u16),
+    /// Close after `first` and what is queued, with an `error` message if
+    /// `reason` is set.
+    Close {
+        reason: Option<String>,
+        code: u16,
+        first: VecDeque<Outgoing>,
+    },
     /// The outgoing queue overflowed, or the peer read nothing while a send
     /// waited: close at once.
     Killed,
@@ -143,88 +162,71 @@ impl From<Stop> for End {
     fn from(stop: Stop) -> End {
         match stop {
             Stop::Killed => End::Killed,
-            Stop::Shutdown => End::Close(None, code::GOING_AWAY),
+            Stop::Shutdown => End::Close {
+                reason: None,
+                code: code::GOING_AWAY,
+                first: VecDeque::new(),
+            },
             Stop::Failed => End::Done,
         }
     }
 }
 
-/// The connection in one task: it reads frames, sends what the hub queued
-/// in its [`Outbox`], pings, and times out idle peers. One task and no
-/// split socket: an idle connection holds only its socket, its outbox and
-/// this future (a second task for writing, the lock of a split socket and
-/// a channel cost 3 KiB per connection, measured with heaptrack).
-async fn run(
-    socket: &mut WebSocket,
-    hub: Arc<Hub>,
-    user: AuthUser,
-    conn_id: u64,
-    shutdown: &mut watch::Receiver<bool>,
-    tracked: Arc<Mutex<Tracked>>,
-) {
-    let (queue, ping_every, idle_timeout) = {
-        let config = hub.config();
-        (
-            config.outgoing_queue,
-            config.ping_interval,
-            config.idle_timeout,
-        )
-    };
-    let outbox = Outbox::new(conn_id, queue);
-    let mut reader = Reader {
-        hub,
-        user,
-        outbox: outbox.clone(),
-        peer: None,
-        tracked,
-    };
-    let mut next_ping = Instant::now() + ping_every;
-    let mut idle_deadline = Instant::now() + idle_timeout;
+/// The connection in one task: it reads frames, and sends what the hub
+/// queued in its [`Outbox`] and the pings the keepalive asks for. One task
+/// and no split socket: an idle connection holds only its socket, its
+/// outbox and this future (a second task for writing, the lock of a split
+/// socket and a channel cost 3 KiB per connection, measured with heaptrack).
+async fn run(socket: &mut Socket, reader: &mut Reader) {
+    let conn_id = reader.outbox.conn_id;
+    let stall = reader.hub.config().idle_timeout;
     let end = loop {
         tokio::select! {
-            _ = until_set(shutdown) => break End::Close(None, code::GOING_AWAY),
-            () = outbox.ready() => {
-                let drained = outbox.drain();
+            () = reader.outbox.ready() => {
+                let drained = reader.outbox.drain();
                 if drained.killed {
                     break End::Killed;
                 }
-                // Boxed, as are the ping and the goodbye below: an idle
-                // connection should not carry the space of its sends.
-                let sent = Box::pin(guarded(
-                    send_queued(socket, drained.items),
-                    &outbox,
-                    shutdown,
-                    idle_timeout,
-                ))
-                .await;
-                match sent {
-                    Ok(Sent::More) => {}
-                    Ok(Sent::Closed) => break End::Done,
-                    Err(stop) => break stop.into(),
+                if drained.stopping || drained.expired {
+                    if !drained.stopping {
+                        tracing::info!(conn = conn_id, "idle timeout: no frame or pong");
+                    }
+                    // What was queued still goes out first, in the goodbye.
+                    break End::Close { reason: None, code: code::GOING_AWAY, first: drained.items };
+                }
+                if !drained.items.is_empty() {
+                    // Boxed, as are the ping and the goodbye below: an
+                    // idle connection should not carry the space of its
+                    // sends.
+                    let sent = Box::pin(guarded(
+                        send_queued(socket, drained.items),
+                        &reader.outbox,
+                        stall,
+                    ))
+                    .await;
+                    match sent {
+                        Ok(Sent::More) => {}
+                        Ok(Sent::Closed) => break End::Done,
+                        Err(stop) => break stop.into(),
+                    }
+                }
+                if drained.ping_due {
+                    let ping = socket.send(WsMessage::Ping(Default::default()));
+                    if let Err(stop) = Box::pin(guarded(ping, &reader.outbox, stall)).await {
+                        break stop.into();
+                    }
                 }
             }
-            () = tokio::time::sleep_until(next_ping.min(idle_deadline)) => {
-                let now = Instant::now();
-                if now >= idle_deadline {
-                    tracing::info!(conn = conn_id, "idle timeout: no frame or pong");
-                    break End::Close(None, code::GOING_AWAY);
-                }
-                next_ping = now + ping_every;
-                let ping = socket.send(WsMessage::Ping(Default::default()));
-                if let Err(stop) = Box::pin(guarded(ping, &outbox, shutdown, idle_timeout)).await {
-                    break stop.into();
-                }
-            }
-            frame = socket.recv() => {
+            frame = socket.next() => {
                 let Some(first) = frame else { break End::Done };
-                idle_deadline = Instant::now() + idle_timeout;
+                reader.outbox.heard();
                 // Frames that arrived together are handled together: a
                 // burst of sync messages for one plan is stored in one
                 // write and answered once.
                 let mut frames = vec![first];
                 let mut ended = false;
                 while frames.len() < MAX_BURST {
-                    match socket.recv().now_or_never() {
+                    match socket.next().now_or_never() {
                         Some(Some(frame)) => frames.push(frame),
                         Some(None) => {
                             ended = true;
@@ -237,7 +239,9 @@ async fn run(
                 // idle connection should not carry that future's space
                 // (measured: several KiB per connection).
                 match Box::pin(reader.frames(frames)).await {
-                    Flow::Close(reason, code) => break End::Close(reason, code),
+                    Flow::Close(reason, code) => {
+                        break End::Close { reason, code, first: VecDeque::new() }
+                    }
                     Flow::Continue if ended => break End::Done,
                     Flow::Continue => {}
                 }
@@ -248,7 +252,11 @@ async fn run(
     // task blocked in a send, holding the socket.
     let goodbye = async {
         match end {
-            End::Close(reason, code) => {
+            End::Close {
+                reason,
+                code,
+                first,
+            } => {
                 if let Some(reason) = &reason {
                     tracing::info!(conn = conn_id, code, reason = %reason, "closing connection");
                 }
@@ -258,12 +266,14 @@ async fn run(
                     target_id: reader.peer.as_ref().map(|p| p.peer_id.clone()),
                 });
                 // What the hub queued goes first, then the error and close.
-                outbox.close(error.as_ref(), code);
-                let drained = outbox.drain();
+                reader.outbox.close(error.as_ref(), code);
+                let drained = reader.outbox.drain();
                 if drained.killed {
                     let _ = socket.send(close_frame(code::POLICY, "too slow")).await;
                 } else {
-                    let _ = send_queued(socket, drained.items).await;
+                    let mut items = first;
+                    items.extend(drained.items);
+                    let _ = send_queued(socket, items).await;
                 }
             }
             End::Killed => {
@@ -271,7 +281,7 @@ async fn run(
             }
             End::Done => {}
         }
-        let _ = socket.close().await;
+        let _ = socket.close(None).await;
     };
     if Box::pin(tokio::time::timeout(
         std::time::Duration::from_secs(2),
@@ -293,10 +303,7 @@ enum Sent {
 
 /// Send queued frames (one flush for all of them); stop after a close
 /// request.
-async fn send_queued(
-    socket: &mut WebSocket,
-    items: std::collections::VecDeque<Outgoing>,
-) -> Result<Sent, axum::Error> {
+async fn send_queued(socket: &mut Socket, items: VecDeque<Outgoing>) -> Result<Sent, WsError> {
     for item in items {
         match item {
             Outgoing::Frame(bytes) => socket.feed(WsMessage::Binary(bytes.into())).await?,
@@ -316,21 +323,24 @@ async fn send_queued(
 /// Run a send unless the connection is killed or the relay shuts down
 /// first, or the peer reads nothing for `stall`. The connection does not
 /// read while it sends, so a peer that neither reads nor lets the queue
-/// overflow would otherwise hold its connection forever.
+/// overflow would otherwise hold its connection forever. A send that can go
+/// at once goes, even then.
 async fn guarded<T>(
-    send: impl std::future::Future<Output = Result<T, axum::Error>>,
+    send: impl std::future::Future<Output = Result<T, WsError>>,
     outbox: &Outbox,
-    shutdown: &mut watch::Receiver<bool>,
     stall: std::time::Duration,
 ) -> Result<T, Stop> {
     tokio::select! {
-        () = outbox.killed() => Err(Stop::Killed),
+        biased;
+        sent = send => sent.map_err(|_| Stop::Failed),
+        halt = outbox.halted() => Err(match halt {
+            Halt::Killed => Stop::Killed,
+            Halt::Stopping => Stop::Shutdown,
+        }),
         () = tokio::time::sleep(stall) => {
             tracing::info!(conn = outbox.conn_id, "peer reads nothing: closing connection");
             Err(Stop::Killed)
         }
-        _ = until_set(shutdown) => Err(Stop::Shutdown),
-        sent = send => sent.map_err(|_| Stop::Failed),
     }
 }
 
@@ -350,7 +360,7 @@ type Burst = Option<(String, Vec<Vec<u8>>)>;
 impl Reader {
     /// Handle frames that arrived together, in order. Consecutive sync
     /// messages for the same plan go to the hub as one burst.
-    async fn frames(&mut self, frames: Vec<Result<WsMessage, axum::Error>>) -> Flow {
+    async fn frames(&mut self, frames: Vec<Result<WsMessage, WsError>>) -> Flow {
         let mut burst: Burst = None;
         for frame in frames {
             let flow = match self.step(frame) {
@@ -383,7 +393,7 @@ impl Reader {
         self.sync(burst).await
     }
 
-    fn step(&self, frame: Result<WsMessage, axum::Error>) -> Step {
+    fn step(&self, frame: Result<WsMessage, WsError>) -> Step {
         match frame {
             Ok(WsMessage::Binary(bytes)) => match Message::decode(&bytes) {
                 Ok(
@@ -412,7 +422,9 @@ impl Reader {
                 Some("text frames are not part of the automerge-repo protocol".into()),
                 code::UNSUPPORTED_DATA,
             )),
-            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => Step::Flow(Flow::Continue),
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => {
+                Step::Flow(Flow::Continue)
+            }
             Ok(WsMessage::Close(_)) => Step::Flow(Flow::Close(None, code::NORMAL)),
             Err(e) => {
                 tracing::info!(conn = self.outbox.conn_id, error = %e, "websocket error");
@@ -563,14 +575,9 @@ impl Reader {
     }
 }
 
-/// Resolves once the flag is `true` (or its sender is gone).
-async fn until_set(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|set| *set).await;
-}
-
 fn close_frame(code: u16, reason: &str) -> WsMessage {
     WsMessage::Close(Some(CloseFrame {
-        code,
+        code: code.into(),
         reason: reason.into(),
     }))
 }

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, Path, RawQuery, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +26,7 @@ use crate::db::{AuthUser, InviteError};
 use crate::hub::Hub;
 use crate::limits::{ConnectionLimits, LimitExceeded};
 use crate::plan_id;
+use crate::upgrade;
 
 /// Longest invite lifetime accepted (one year).
 const MAX_INVITE_SECS: u64 = 365 * 24 * 3600;
@@ -69,13 +69,15 @@ async fn log_request(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        path = %path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "http request"
-    );
+    let status = response.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    // A WebSocket upgrade gets its own line ("connection opened", with the
+    // user) from the connection.
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        tracing::debug!(%method, path = %path, status, ms, "http request");
+    } else {
+        tracing::info!(%method, path = %path, status, ms, "http request");
+    }
     response
 }
 
@@ -125,30 +127,20 @@ async fn authenticate(
     }
 }
 
-/// Read buffer of a WebSocket connection, and the most read from the socket
-/// at once. tungstenite zero-fills it on the first read, so every idle
-/// connection holds it (`map-load --scenario idle`, 1,000 connections:
-/// 18.1 MiB with 4 KiB, 15.1 MiB with 1 KiB; later, with smaller connection
-/// futures, 10.5-10.6 MiB with 1 KiB and 9.9-10.2 MiB with 512 bytes, and
-/// converge no slower). A frame larger than this still arrives whole (the
-/// buffer grows to the frame), in reads of at most this size.
-const READ_BUFFER_BYTES: usize = 512;
-
 async fn websocket(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
     // Authentication comes first: without a valid token nothing else is said.
-    let user = match authenticate(&state.hub, &headers, query.as_deref()).await {
+    let user = match authenticate(&state.hub, request.headers(), query.as_deref()).await {
         Ok(user) => user,
         Err(response) => return response,
     };
-    let upgrade = match upgrade {
+    let upgrade = match upgrade::check(&mut request) {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
+        Err(refusal) => return refusal.into_response(),
     };
     if *state.shutdown.borrow() {
         return json_error(StatusCode::SERVICE_UNAVAILABLE, "relay is shutting down");
@@ -167,20 +159,20 @@ async fn websocket(
             );
         }
     };
-    let max = state.hub.config().max_message_size;
-    let hub = state.hub.clone();
-    let shutdown = state.shutdown.clone();
-    let alive = state.alive.clone();
-    upgrade
-        .max_message_size(max)
-        .max_frame_size(max)
-        // Not tungstenite's default 128 KiB: see READ_BUFFER_BYTES.
-        .read_buffer_size(READ_BUFFER_BYTES)
-        // The permit and the shutdown's liveness token go with the connection
-        // and are dropped when it ends.
-        .on_upgrade(move |socket| {
-            connection::serve(socket, hub, user, remote, shutdown, (permit, alive))
-        })
+    let hub = &state.hub;
+    let outbox = hub.connections().open(hub.config().outgoing_queue);
+    tracing::info!(conn = outbox.conn_id, user = %user.name, %remote, "connection opened");
+    let response = upgrade.switching_protocols();
+    // The permit and the shutdown's liveness token go with the connection
+    // and are dropped when it ends.
+    connection::spawn(
+        upgrade.on_upgrade,
+        hub.clone(),
+        user,
+        outbox,
+        (permit, state.alive.clone()),
+    );
+    response
 }
 
 #[derive(Deserialize)]

@@ -27,9 +27,9 @@
 //! burst of plans (a peer pushing thousands) does not hold them all until
 //! `unload_after`. See [`Hub::janitor`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -43,150 +43,8 @@ use crate::config::RelayConfig;
 use crate::db::{AuthUser, RelayDb};
 use crate::error::{RelayError, Result};
 use crate::group_commit::{GroupCommit, OwnedBatch};
-
-/// Something for a connection's writer to do.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// Send this binary frame.
-    Frame(Vec<u8>),
-    /// Send `error` (an encoded `error` message) if set, then a close frame
-    /// with `code`, then stop.
-    Close {
-        /// The encoded `error` message, if any.
-        error: Option<Vec<u8>>,
-        /// WebSocket close code.
-        code: u16,
-    },
-}
-
-/// The sending side of one connection: a bounded queue that the
-/// connection's task drains, plus a kill switch used when the queue is full
-/// (a peer that falls that far behind is closed; it reconnects and resyncs).
-///
-/// One allocation per connection, and nothing in it until something is
-/// queued: an idle connection pays for a mutex, an empty queue and a
-/// [`Notify`] (a channel and a watch cost 1.8 KiB each, measured with
-/// heaptrack on 1,000 idle connections).
-#[derive(Debug, Clone)]
-pub(crate) struct Outbox {
-    pub(crate) conn_id: u64,
-    shared: Arc<OutboxShared>,
-}
-
-#[derive(Debug)]
-struct OutboxShared {
-    capacity: usize,
-    state: Mutex<OutboxState>,
-    /// Woken (one permit) whenever something is queued or the kill switch
-    /// flips; only the connection's own task waits on it.
-    ready: Notify,
-}
-
-#[derive(Debug, Default)]
-struct OutboxState {
-    queue: VecDeque<Outgoing>,
-    killed: bool,
-}
-
-/// What the connection's task takes from its outbox in one go.
-#[derive(Debug, Default)]
-pub(crate) struct Drained {
-    /// Queued frames and close requests, in order.
-    pub(crate) items: VecDeque<Outgoing>,
-    /// The queue overflowed: close at once.
-    pub(crate) killed: bool,
-}
-
-impl Outbox {
-    pub(crate) fn new(conn_id: u64, capacity: usize) -> Self {
-        Outbox {
-            conn_id,
-            shared: Arc::new(OutboxShared {
-                capacity: capacity.max(8),
-                state: Mutex::new(OutboxState::default()),
-                ready: Notify::new(),
-            }),
-        }
-    }
-
-    fn state(&self) -> MutexGuard<'_, OutboxState> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Queue a frame; a full queue closes the connection.
-    pub(crate) fn send(&self, message: &Message) {
-        let frame = message.encode();
-        {
-            let mut state = self.state();
-            if state.killed {
-                return;
-            }
-            if state.queue.len() >= self.shared.capacity {
-                tracing::warn!(
-                    conn = self.conn_id,
-                    "outgoing queue full: closing connection"
-                );
-                state.killed = true;
-                state.queue.clear();
-            } else {
-                state.queue.push_back(Outgoing::Frame(frame));
-            }
-        }
-        self.shared.ready.notify_one();
-    }
-
-    /// Ask the connection to close, after what is queued and then `error`
-    /// (an `error` message) if set.
-    pub(crate) fn close(&self, error: Option<&Message>, code: u16) {
-        let error = error.map(Message::encode);
-        {
-            let mut state = self.state();
-            if state.killed {
-                return;
-            }
-            // A close request is queued even on a full queue: it is the
-            // last thing the connection sends.
-            state.queue.push_back(Outgoing::Close { error, code });
-        }
-        self.shared.ready.notify_one();
-    }
-
-    /// Everything queued so far, and whether the connection must stop.
-    pub(crate) fn drain(&self) -> Drained {
-        let mut state = self.state();
-        Drained {
-            items: std::mem::take(&mut state.queue),
-            killed: state.killed,
-        }
-    }
-
-    /// Resolves once something is queued or the connection was killed.
-    /// Only the connection's own task may wait (one permit is kept).
-    pub(crate) async fn ready(&self) {
-        loop {
-            {
-                let state = self.state();
-                if state.killed || !state.queue.is_empty() {
-                    return;
-                }
-            }
-            self.shared.ready.notified().await;
-        }
-    }
-
-    /// Resolves once the connection was killed.
-    pub(crate) async fn killed(&self) {
-        loop {
-            if self.state().killed {
-                return;
-            }
-            self.shared.ready.notified().await;
-        }
-    }
-}
+use crate::keepalive::Connections;
+use crate::outbox::Outbox;
 
 /// Who is on the other end of a connection, once it has joined.
 #[derive(Debug, Clone)]
@@ -270,8 +128,7 @@ pub(crate) struct Hub {
     empty_sync: Vec<u8>,
     docs: Mutex<HashMap<String, SlotRef>>,
     peers: Mutex<HashMap<String, PeerEntry>>,
-    next_conn: AtomicU64,
-    connections: AtomicUsize,
+    connections: Connections,
     /// The id of every plan whose stored changes grew (web pages listen).
     changed: broadcast::Sender<Arc<str>>,
     /// Plans loaded, as of the janitor's last count plus loads since.
@@ -314,8 +171,7 @@ impl Hub {
             empty_sync,
             docs: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
-            next_conn: AtomicU64::new(1),
-            connections: AtomicUsize::new(0),
+            connections: Connections::default(),
             changed: broadcast::channel(256).0,
             loaded: AtomicUsize::new(0),
             over_limit: Notify::new(),
@@ -340,15 +196,15 @@ impl Hub {
         &self.relay_peer_id
     }
 
-    /// A fresh connection id; counts the connection as open.
-    pub(crate) fn connection_opened(&self) -> u64 {
-        self.connections.fetch_add(1, Ordering::SeqCst);
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    /// The open WebSocket connections (a new one registers here and gets
+    /// its outbox; the keepalive and shutdown reach them all through it).
+    pub(crate) fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// Number of open WebSocket connections.
     pub(crate) fn connection_count(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.connections.count()
     }
 
     /// Number of plans whose document is in memory (a plan being worked
@@ -397,7 +253,7 @@ impl Hub {
         for doc_id in docs {
             self.unsubscribe(conn_id, doc_id).await;
         }
-        self.connections.fetch_sub(1, Ordering::SeqCst);
+        self.connections.close(conn_id);
     }
 
     async fn unsubscribe(&self, conn_id: u64, doc_id: &str) {
@@ -1212,89 +1068,5 @@ mod tests {
     fn an_open_plan_costs_little_while_unloaded() {
         assert!(std::mem::size_of::<super::DocSlot>() <= 128);
         assert!(std::mem::size_of::<super::Subscriber>() <= 96);
-    }
-
-    fn leave(peer: &str) -> map_sync::Message {
-        map_sync::Message::Leave {
-            sender_id: peer.into(),
-        }
-    }
-
-    fn frames(drained: &super::Drained) -> Vec<&[u8]> {
-        drained
-            .items
-            .iter()
-            .filter_map(|item| match item {
-                super::Outgoing::Frame(bytes) => Some(bytes.as_slice()),
-                super::Outgoing::Close { .. } => None,
-            })
-            .collect()
-    }
-
-    /// Frames come out in order, a close request after them; past the
-    /// queue's capacity the connection is killed and nothing more is kept.
-    #[test]
-    fn an_outbox_keeps_order_and_kills_a_peer_that_falls_behind() {
-        let outbox = super::Outbox::new(7, 8);
-        outbox.send(&leave("a"));
-        outbox.send(&leave("b"));
-        outbox.close(None, 1000);
-        let drained = outbox.drain();
-        assert!(!drained.killed);
-        assert_eq!(
-            frames(&drained),
-            [
-                leave("a").encode().as_slice(),
-                leave("b").encode().as_slice()
-            ]
-        );
-        assert!(matches!(
-            drained.items.back(),
-            Some(super::Outgoing::Close { code: 1000, .. })
-        ));
-        assert!(outbox.drain().items.is_empty());
-
-        for _ in 0..8 {
-            outbox.send(&leave("c"));
-        }
-        assert!(!outbox.drain().killed);
-        for _ in 0..9 {
-            outbox.send(&leave("d"));
-        }
-        let drained = outbox.drain();
-        assert!(drained.killed);
-        assert!(drained.items.is_empty());
-        // Once killed, nothing is queued any more.
-        outbox.send(&leave("e"));
-        outbox.close(None, 1000);
-        assert!(outbox.drain().items.is_empty());
-    }
-
-    /// The connection's task wakes for a frame queued before or while it
-    /// waits, and for the kill switch.
-    #[tokio::test]
-    async fn an_outbox_wakes_its_connection() {
-        let outbox = super::Outbox::new(1, 8);
-        outbox.send(&leave("a"));
-        outbox.ready().await;
-        assert_eq!(outbox.drain().items.len(), 1);
-
-        let sender = outbox.clone();
-        let waiter = tokio::spawn(async move {
-            outbox.ready().await;
-            outbox.drain().items.len()
-        });
-        tokio::task::yield_now().await;
-        sender.send(&leave("b"));
-        let woken = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
-        assert_eq!(woken.ok().and_then(Result::ok), Some(1));
-
-        let killer = sender.clone();
-        let waiter = tokio::spawn(async move { sender.killed().await });
-        for _ in 0..9 {
-            killer.send(&leave("c"));
-        }
-        let killed = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
-        assert!(matches!(killed, Ok(Ok(()))));
     }
 }

@@ -43,13 +43,16 @@ pub mod error;
 mod group_commit;
 mod http;
 mod hub;
+mod keepalive;
 mod limits;
 mod memory;
+mod outbox;
 pub mod plan_id;
 mod server;
 pub mod shutdown;
 mod throttle;
 mod tls;
+mod upgrade;
 pub mod web;
 
 pub use auth::Access;

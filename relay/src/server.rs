@@ -184,6 +184,11 @@ impl BoundRelay {
             tls: relay.tls.is_some(),
         };
         let janitor = tokio::spawn(hub.clone().janitor(stop_rx.clone()));
+        let keepalive = {
+            let (hub, stop) = (hub.clone(), stop_rx.clone());
+            let (ping, idle) = (relay.config.ping_interval, relay.config.idle_timeout);
+            tokio::spawn(async move { hub.connections().keepalive(ping, idle, stop).await })
+        };
         let throttle = Throttle::new(
             relay.config.max_auth_failures,
             relay.config.auth_cooldown,
@@ -207,6 +212,7 @@ impl BoundRelay {
         tracing::info!("shutting down: closing connections");
         // Stop every connection (also when serve failed), then wait for them.
         stop_tx.send_replace(true);
+        hub.connections().stop_all();
         if tokio::time::timeout(relay.config.shutdown_grace, alive_rx.recv())
             .await
             .is_err()
@@ -214,6 +220,7 @@ impl BoundRelay {
             tracing::warn!("some connections did not close in time");
         }
         janitor.abort();
+        keepalive.abort();
         // Commit and answer what is queued, close the writer's connection,
         // then checkpoint.
         hub.writer().shutdown().await;
