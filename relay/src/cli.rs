@@ -245,6 +245,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn serve(args: ServeArgs) -> Result<()> {
     crate::memory::tune_allocator();
+    crate::memory::tune_sqlite();
     init_logging(args.log_format, "info");
     let mut config = RelayConfig::new(args.data.data);
     config.max_message_size = args.max_message_size;

@@ -1,5 +1,6 @@
-//! Keeping the relay's memory small: how glibc's allocator is set up, and
-//! giving memory back to the operating system once plans are unloaded.
+//! Keeping the relay's memory small: how glibc's allocator and SQLite's page
+//! cache are set up, and giving memory back to the operating system once
+//! plans are unloaded.
 //!
 //! - glibc's allocator keeps freed memory in its arenas: measured with
 //!   `map-load --scenario at-rest`, 3,000 unloaded plans still held 71 MiB of
@@ -29,6 +30,30 @@ pub(crate) fn tune_allocator() {
 /// as it is).
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub(crate) fn tune_allocator() {}
+
+/// No up-front page cache for SQLite connections. By default each
+/// connection allocates 20 page-cache slots at once and touches every one
+/// (87 KiB resident per connection, the relay's two included, before a
+/// single page is read: heaptrack, `pcache1InitBulk`); without, slots are
+/// allocated as pages are read, up to the same cache size. Call before the
+/// first database is opened: SQLite takes configuration only before it
+/// initializes, and says so with an error, which is ignored (the relay
+/// then keeps the default).
+#[allow(unsafe_code)]
+pub(crate) fn tune_sqlite() {
+    // SAFETY: SQLITE_CONFIG_PAGECACHE takes (void*, int, int); a null
+    // buffer with N = 0 means "no bulk allocation". sqlite3_config is not
+    // thread-safe, and this runs first thing in `serve`, before any thread
+    // or connection exists.
+    unsafe {
+        rusqlite::ffi::sqlite3_config(
+            rusqlite::ffi::SQLITE_CONFIG_PAGECACHE,
+            std::ptr::null_mut::<std::ffi::c_void>(),
+            0 as std::ffi::c_int,
+            0 as std::ffi::c_int,
+        );
+    }
+}
 
 /// Returns free heap memory to the operating system (glibc only; elsewhere
 /// the allocator is left to do it on its own).
