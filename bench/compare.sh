@@ -85,12 +85,21 @@ start_js() {
     JS_URL="${line##*listening on }/"
 }
 
+# Every run starts on a quiet disk: what the previous run left to write back
+# (the JS server writes a file per document) is written out first, so that
+# one server's writeback does not land in the next one's fsyncs.
+settle() {
+    sync
+    sleep 1
+}
+
 failures=0
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in $SCENARIOS; do
         if [[ $scenario == at-rest ]] && ((round > AT_REST_ROUNDS)); then
             continue
         fi
+        settle
         log "round $round/$ROUNDS  $scenario  map-relay"
         if ! timeout "$RUN_TIMEOUT" "$LOAD" --spawn-relay "$RELAY" --label relay "${LOAD_ARGS[@]}" \
             --scenario "$scenario" --json >"$OUT/r$round-$scenario-relay.json"; then
@@ -98,6 +107,7 @@ for round in $(seq 1 "$ROUNDS"); do
             rm -f "$OUT/r$round-$scenario-relay.json"
             failures=$((failures + 1))
         fi
+        settle
         log "round $round/$ROUNDS  $scenario  js"
         start_js
         if ! timeout "$RUN_TIMEOUT" "$LOAD" --url "$JS_URL" --relay-pid "$JS_PID" --label js "${LOAD_ARGS[@]}" \
