@@ -85,12 +85,29 @@ start_js() {
     JS_URL="${line##*listening on }/"
 }
 
-# Every run starts on a quiet disk: what the previous run left to write back
-# (the JS server writes a file per document) is written out first, so that
-# one server's writeback does not land in the next one's fsyncs.
+# Every run starts on a quiet machine: what the previous run left to write
+# back (the JS server writes a file per document) is written out first, so
+# that one server's writeback does not land in the next one's fsyncs, and
+# then the CPUs must be idle (at least 95% over half a second, for up to
+# 30 s) so that the kernel's cleanup after a large process does not land in
+# the next run's latencies.
 settle() {
     sync
-    sleep 1
+    local busy idle total prev_idle prev_total
+    read -r _ busy < <(head -n1 /proc/stat)
+    for _ in $(seq 1 60); do
+        sleep 0.5
+        prev_idle=${idle:-0} prev_total=${total:-0}
+        read -r _ busy < <(head -n1 /proc/stat)
+        # shellcheck disable=SC2086
+        set -- $busy
+        idle=$(($4 + $5)) total=0
+        for v in "$@"; do total=$((total + v)); done
+        if ((prev_total > 0 && (idle - prev_idle) * 100 >= 95 * (total - prev_total))); then
+            return 0
+        fi
+    done
+    log "the machine is still busy; running anyway"
 }
 
 failures=0
