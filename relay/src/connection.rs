@@ -1,6 +1,7 @@
 //! One WebSocket connection, served by one task: the handshake (`join` ->
 //! `peer`), reading frames and handing them to the [`Hub`], sending what
-//! the hub queued in the connection's [`Outbox`], and pings.
+//! the hub queued in the connection's [`Outbox`], and the pings and closes
+//! that the keepalive (`keepalive.rs`) and shutdown ask for there.
 //!
 //! Error policy, per connection only (the relay keeps serving everyone else):
 //! - malformed CBOR, a message before `join`, a second `join`, an invalid
