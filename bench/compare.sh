@@ -93,19 +93,18 @@ start_js() {
 # the next run's latencies.
 settle() {
     sync
-    local busy idle total prev_idle prev_total
-    read -r _ busy < <(head -n1 /proc/stat)
+    local fields idle total prev_idle=0 prev_total=0
     for _ in $(seq 1 60); do
-        sleep 0.5
-        prev_idle=${idle:-0} prev_total=${total:-0}
-        read -r _ busy < <(head -n1 /proc/stat)
+        read -r _ fields < <(head -n1 /proc/stat)
         # shellcheck disable=SC2086
-        set -- $busy
+        set -- $fields
         idle=$(($4 + $5)) total=0
         for v in "$@"; do total=$((total + v)); done
         if ((prev_total > 0 && (idle - prev_idle) * 100 >= 95 * (total - prev_total))); then
             return 0
         fi
+        prev_idle=$idle prev_total=$total
+        sleep 0.5
     done
     log "the machine is still busy; running anyway"
 }

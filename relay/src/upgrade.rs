@@ -42,22 +42,21 @@ pub(crate) type Refusal = (StatusCode, &'static str);
 /// Check that `request` is a WebSocket upgrade (version 13) that hyper can
 /// hand over; otherwise what is wrong with it.
 pub(crate) fn check(request: &mut Request) -> Result<Upgrade, Refusal> {
-    let refuse = |status: StatusCode, message: &'static str| (status, message);
     if request.method() != Method::GET {
-        return Err(refuse(
+        return Err((
             StatusCode::METHOD_NOT_ALLOWED,
             "a WebSocket upgrade must be a GET request",
         ));
     }
     let headers = request.headers();
     if !has_token(headers, header::CONNECTION, "upgrade") {
-        return Err(refuse(
+        return Err((
             StatusCode::BAD_REQUEST,
             "the Connection header does not say 'upgrade': connect with a WebSocket client",
         ));
     }
     if !has_token(headers, header::UPGRADE, "websocket") {
-        return Err(refuse(
+        return Err((
             StatusCode::BAD_REQUEST,
             "the Upgrade header does not say 'websocket': connect with a WebSocket client",
         ));
@@ -66,21 +65,21 @@ pub(crate) fn check(request: &mut Request) -> Result<Upgrade, Refusal> {
         .get(header::SEC_WEBSOCKET_VERSION)
         .is_none_or(|v| v.as_bytes() != b"13")
     {
-        return Err(refuse(
+        return Err((
             StatusCode::BAD_REQUEST,
             "unsupported WebSocket version: this relay speaks version 13",
         ));
     }
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return Err(refuse(
+        return Err((
             StatusCode::BAD_REQUEST,
             "the Sec-WebSocket-Key header is missing",
         ));
     };
     let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
-        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid Sec-WebSocket-Key header"))?;
+        .map_err(|_| (StatusCode::BAD_REQUEST, "invalid Sec-WebSocket-Key header"))?;
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
-        return Err(refuse(
+        return Err((
             StatusCode::UPGRADE_REQUIRED,
             "this connection cannot be upgraded to a WebSocket",
         ));
